@@ -23,10 +23,10 @@ std::string print(const T& v) {
     return os.str();
 }
 
-/// The filter of each capture asked for what its OPTNEG reply says; ask for the same.
-proto::negotiation_request request_of(const capture& c) {
+/// The filter of each capture asked for what its OPTNEG reply says; ask for the same. The
+/// request's macro lists are views into `d`, which must outlive it.
+proto::negotiation_request request_of(const capture& c, proto::reply_decoder& d) {
     const auto& first_reply = *std::find_if(c.packets.begin(), c.packets.end(), [](auto& p) { return !p.from_mta; });
-    proto::reply_decoder d;
     d.feed(first_reply.bytes);
     auto r = d.next();
     BOOST_TEST_REQUIRE((r && *r));
@@ -68,7 +68,8 @@ BOOST_AUTO_TEST_CASE(every_packet_round_trips) {
 BOOST_AUTO_TEST_CASE(session_answers_like_libmilter) {
     for (const auto& c : cppmilter::test::all_captures()) {
         BOOST_TEST_CONTEXT(c.name) {
-            proto::filter_session session{request_of(c)};
+            proto::reply_decoder optneg_reply;
+            proto::filter_session session{request_of(c, optneg_reply)};
             std::size_t i = 0;
             std::size_t messages = 0;
             bool closed = false;

@@ -24,7 +24,8 @@ struct negotiation_request {
     /// MTA still sends X.
     protocol_set protocol{};
     /// Macro lists per stage; any set list also requests SETSYMLIST if offered (it is never
-    /// required: an MTA without it gets no lists).
+    /// required: an MTA without it gets no lists). Views: the strings must outlive the session
+    /// (the DSL passes string literals built at compile time).
     symbol_lists macros{};
 };
 
