@@ -1,0 +1,269 @@
+// Runs a pipeline for one MTA connection: protocol session in, hooks called, answers out.
+#pragma once
+
+#include <cppmilter/dsl/milter.hpp>
+#include <cppmilter/proto/encoder.hpp>
+#include <cppmilter/proto/session.hpp>
+
+#include <boost/hana/at.hpp>
+#include <boost/hana/range.hpp>
+
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace cppmilter {
+
+namespace detail {
+
+/// The state of one part for one connection.
+template <class Part>
+struct part_state {
+    typename Part::connection_state connection{};
+    typename Part::message_state message{};
+};
+
+/// Calls a hook in whatever shape it takes and turns what it returns into a decision.
+template <stage S, class F, class Ctx, class E>
+decltype(auto) call(const F& f, const E& event, Ctx& ctx) {
+    constexpr call_shape shape = shape_of<S, F, Ctx>();
+    if constexpr (shape == call_shape::event_and_context) return f(event, ctx);
+    else if constexpr (shape == call_shape::event_only) return f(event);
+    else if constexpr (shape == call_shape::context_only) return f(ctx);
+    else return f();
+}
+
+} // namespace detail
+
+/// One MTA connection of a pipeline, synchronously: feed it decoded commands, it calls the
+/// hooks, keeps the state scopes and appends the answers to your buffer. Used by the
+/// in-process test harness; the Asio server does the same with awaitable hooks.
+template <class Pipeline>
+class connection {
+public:
+    explicit connection(const Pipeline& p) : pipeline_{p}, session_{Pipeline::negotiation.request()} {}
+
+    /// Handles one command; the answer (if any) is appended to `out`. On error the caller
+    /// closes the connection; on session_step::close too.
+    proto::result<proto::session_step> handle(const proto::command& cmd, std::string& out) {
+        auto ev = session_.on_command(cmd, out);
+        if (!ev) return ev.error();
+        if (ev->aborted_message) abort_message();
+        switch (ev->step) {
+        case proto::session_step::none: break;
+        case proto::session_step::abort_message: abort_message(); break;
+        case proto::session_step::close:
+        case proto::session_step::new_connection: close_connection(); break;
+        case proto::session_step::call_hook:
+            if (auto ok = std::visit([&](const auto& c) { return dispatch(c, out); }, cmd); !ok) return ok.error();
+            break;
+        }
+        return ev->step;
+    }
+
+    /// The transport ended without QUIT: abort and close hooks run as for QUIT.
+    void on_disconnect() {
+        if (session_.on_disconnect()) abort_message();
+        close_connection();
+    }
+
+    const proto::filter_session& session() const noexcept { return session_; }
+
+private:
+    static constexpr auto part_indices = hana::make_range(hana::size_c<0>, hana::length(Pipeline::part_types));
+    static constexpr int buffering = Pipeline::eom_buffering();
+
+    /// Runs the hooks of stage S in part order until one returns something other than next.
+    template <stage S, class Event>
+    verdict run(const Event& event) {
+        verdict decision = next;
+        bool decided = false;
+        hana::for_each(part_indices, [&](auto i) {
+            auto& part = hana::at(pipeline_.parts, i);
+            auto& state = hana::at(states_, i);
+            using part_type = std::remove_cvref_t<decltype(part)>;
+            hana::for_each(part.elements, [&](const auto& element) {
+                using E = std::remove_cvref_t<decltype(element)>;
+                if constexpr (detail::is_hook<E>::value) {
+                    if constexpr (E::at == S) {
+                        if (decided) return;
+                        using Ctx = typename part_type::template context_type<S>;
+                        using R = detail::hook_result<S, decltype(E::fn), Ctx>;
+                        static_assert(!detail::awaited<std::remove_cvref_t<typename R::type>>::is_async,
+                                      "cppmilter: this milter has an async hook: run it with the Asio "
+                                      "server; the in-process connection and harness are synchronous");
+                        Ctx ctx{state.connection, state.message, session_.macros()};
+                        if constexpr (std::is_void_v<typename R::type>) {
+                            detail::call<S>(element.fn, event, ctx);
+                        } else {
+                            verdict v = body_verdict{detail::call<S>(element.fn, event, ctx)};
+                            if (!v.is_next()) {
+                                decision = std::move(v);
+                                decided = true;
+                            }
+                        }
+                    }
+                }
+            });
+        });
+        return decision;
+    }
+
+    proto::result<void> answer(const verdict& v, std::string& out) { return session_.answer(v.to_reply(), out); }
+
+    template <class Command>
+    proto::result<void> dispatch(const Command& cmd, std::string& out) {
+        if constexpr (std::is_same_v<Command, proto::connect>) {
+            reset_connection();
+            return answer(run<stage::connect>(cmd), out);
+        } else if constexpr (std::is_same_v<Command, proto::helo>) {
+            return answer(run<stage::helo>(cmd), out);
+        } else if constexpr (std::is_same_v<Command, proto::mail>) {
+            reset_message();
+            return answer(run<stage::mail_from>(cmd), out);
+        } else if constexpr (std::is_same_v<Command, proto::rcpt>) {
+            return answer(run<stage::rcpt>(cmd), out);
+        } else if constexpr (std::is_same_v<Command, proto::data>) {
+            return answer(run<stage::data>(cmd), out);
+        } else if constexpr (std::is_same_v<Command, proto::header>) {
+            if constexpr (buffering >= 1) keep_header(cmd);
+            return answer(run<stage::header>(cmd), out);
+        } else if constexpr (std::is_same_v<Command, proto::end_of_headers>) {
+            return answer(run<stage::end_of_headers>(cmd), out);
+        } else if constexpr (std::is_same_v<Command, proto::body>) {
+            return answer(body(cmd.chunk), out);
+        } else if constexpr (std::is_same_v<Command, proto::end_of_body>) {
+            if (!cmd.chunk.empty()) (void)body(cmd.chunk); // a last chunk, as libmilter does (§3.7)
+            auto ok = finish_message(out);
+            reset_message();
+            return ok;
+        } else if constexpr (std::is_same_v<Command, proto::unknown>) {
+            return answer(run<stage::unknown>(cmd), out);
+        } else {
+            return {}; // never delivered to hooks (OPTNEG, MACRO, ABORT, QUIT, QUIT_NC)
+        }
+    }
+
+    verdict body(std::string_view chunk) {
+        if constexpr (buffering >= 2) body_.append(chunk);
+        if (body_skipped_) return next; // the hooks said skip but the MTA cannot: don't call them again
+        verdict v = run<stage::body>(body_chunk{chunk});
+        if (v.what() == verdict::kind::skip) {
+            body_skipped_ = true;
+            if (!session_.options().protocol.has(proto::protocol::skip)) return next;
+        }
+        return v;
+    }
+
+    proto::result<void> finish_message(std::string& out) {
+        verdict decision = next;
+        bool decided = false;
+        message_headers headers{std::span<const header_field>{headers_.data(), header_count_}};
+        whole_message whole{headers, body_};
+        proto::result<void> failed;
+        auto apply = [&](const auto& modification) {
+            if (failed) failed = session_.answer(modification.to_reply(), out);
+        };
+        hana::for_each(part_indices, [&](auto i) {
+            auto& part = hana::at(pipeline_.parts, i);
+            auto& state = hana::at(states_, i);
+            using part_type = std::remove_cvref_t<decltype(part)>;
+            hana::for_each(part.elements, [&](const auto& element) {
+                using E = std::remove_cvref_t<decltype(element)>;
+                if constexpr (detail::is_hook<E>::value) {
+                    if constexpr (E::at == stage::end_of_message) {
+                        if (decided) return;
+                        using Ctx = typename part_type::template context_type<stage::end_of_message>;
+                        using Event = typename detail::eom_event<decltype(E::fn), Ctx>::type;
+                        using R = typename detail::hook_result<stage::end_of_message, decltype(E::fn), Ctx>::type;
+                        static_assert(!detail::awaited<std::remove_cvref_t<R>>::is_async,
+                                      "cppmilter: this milter has an async hook: run it with the Asio "
+                                      "server; the in-process connection and harness are synchronous");
+                        Ctx ctx{state.connection, state.message, session_.macros()};
+                        const Event& event = [&]() -> const Event& {
+                            if constexpr (std::is_same_v<Event, whole_message>) return whole;
+                            else if constexpr (std::is_same_v<Event, message_headers>) return headers;
+                            else return no_buffer_;
+                        }();
+                        verdict v = next;
+                        if constexpr (std::is_void_v<R>) {
+                            detail::call<stage::end_of_message>(element.fn, event, ctx);
+                        } else {
+                            auto result = detail::call<stage::end_of_message>(element.fn, event, ctx);
+                            using T = std::remove_cvref_t<decltype(result)>;
+                            if constexpr (detail::is_eom<T>::value) {
+                                for (const auto& m : result.modifications())
+                                    std::visit([&](const auto& x) { apply(x); }, m);
+                                v = result.final_verdict();
+                            } else if constexpr (detail::is_modification<T>::value) {
+                                apply(result);
+                            } else {
+                                v = verdict{std::move(result)};
+                            }
+                        }
+                        if (!v.is_next()) {
+                            decision = std::move(v);
+                            decided = true;
+                        }
+                    }
+                }
+            });
+        });
+        if (!failed) return failed;
+        return answer(decision, out);
+    }
+
+    void keep_header(const proto::header& h) {
+        if (header_count_ == headers_.size()) headers_.emplace_back();
+        auto& slot = headers_[header_count_++]; // reuse the strings' capacity across messages
+        slot.name.assign(h.name);
+        slot.value.assign(h.value);
+    }
+
+    template <stage S>
+    void run_void() {
+        if constexpr (S == stage::abort) (void)run<S>(abort_info{});
+        else (void)run<S>(close_info{});
+    }
+
+    void abort_message() {
+        run_void<stage::abort>();
+        reset_message();
+    }
+
+    void close_connection() {
+        run_void<stage::close>();
+        reset_message();
+        reset_connection();
+    }
+
+    void reset_message() {
+        hana::for_each(states_, [](auto& s) { s.message = {}; });
+        header_count_ = 0;
+        body_.clear();
+        body_skipped_ = false;
+    }
+
+    void reset_connection() {
+        hana::for_each(states_, [](auto& s) { s.connection = {}; });
+    }
+
+    template <class>
+    struct states_of;
+    template <class... Parts>
+    struct states_of<pipeline_t<Parts...>> {
+        using type = hana::tuple<detail::part_state<Parts>...>;
+    };
+
+    const Pipeline& pipeline_;
+    proto::filter_session session_;
+    typename states_of<Pipeline>::type states_{};
+    std::vector<header_field> headers_;
+    std::size_t header_count_ = 0;
+    std::string body_;
+    bool body_skipped_ = false;
+    cppmilter::end_of_message no_buffer_{};
+};
+
+} // namespace cppmilter

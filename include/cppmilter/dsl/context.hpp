@@ -1,0 +1,64 @@
+// The context a hook receives: its milter's state and the macros the MTA sent.
+#pragma once
+
+#include <cppmilter/dsl/macros.hpp>
+#include <cppmilter/dsl/stage.hpp>
+#include <cppmilter/dsl/state.hpp>
+#include <cppmilter/proto/session.hpp>
+
+#include <optional>
+#include <string_view>
+#include <type_traits>
+
+namespace cppmilter {
+
+/// Passed to every hook as its last argument (`auto& ctx`). `S` is the hook's stage,
+/// `Macros` the macro declarations of its milter.
+template <class Connection, class Message, stage S, class... Macros>
+class context {
+public:
+    static constexpr stage current_stage = S;
+
+    context(Connection& connection, Message& message, const proto::macro_table& macros) noexcept
+        : connection_{connection}, message_{message}, macros_{macros} {}
+
+    /// The connection_scoped<T> state of this milter.
+    template <class C = Connection>
+    C& connection() noexcept {
+        static_assert(!std::is_same_v<C, detail::no_state>,
+                      "cppmilter: ctx.connection() needs a state: declare "
+                      "cm::milter<cm::connection_scoped<T>>(...)");
+        return connection_;
+    }
+    /// The message_scoped<T> state of this milter (fresh for every message).
+    template <class M = Message>
+    M& message() noexcept {
+        static_assert(!std::is_same_v<M, detail::no_state>,
+                      "cppmilter: ctx.message() needs a state: declare cm::milter<cm::message_scoped<T>>(...)");
+        return message_;
+    }
+
+    /// Any macro by name, unchecked; nullopt when the MTA sent no value.
+    std::optional<std::string_view> macro(std::string_view name) const noexcept { return macros_.find(name); }
+
+    /// Whether `name` was declared (cm::macros) for this stage or an earlier one.
+    static constexpr bool declares(std::string_view name) noexcept { return (false || ... || Macros::provides(name, S)); }
+
+private:
+    Connection& connection_;
+    Message& message_;
+    const proto::macro_table& macros_;
+};
+
+/// Reads a declared macro: compiles only if `Name` was declared with cm::macros for the hook's
+/// stage or an earlier one. nullopt when the MTA sent no value.
+template <fixed_string Name, class Context>
+std::optional<std::string_view> macro(const Context& ctx) noexcept {
+    static_assert(Context::declares(Name.view()),
+                  "cppmilter: this macro is not declared for this stage or an earlier one: add it "
+                  "with cm::macros<cm::stage::..., \"name\"> to the milter (or read it unchecked "
+                  "with ctx.macro(\"name\"))");
+    return ctx.macro(Name.view());
+}
+
+} // namespace cppmilter

@@ -1,0 +1,169 @@
+// Run a milter in-process against a scripted MTA, one line per MTA event, no sockets.
+#pragma once
+
+#include <cppmilter/dsl/connection.hpp>
+#include <cppmilter/proto/decoder.hpp>
+#include <cppmilter/proto/encoder.hpp>
+
+#include <initializer_list>
+#include <memory>
+#include <ostream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cppmilter::testing {
+
+/// What the milter answered to one MTA command, decoded from the bytes it wrote.
+class answers {
+public:
+    answers() = default;
+    explicit answers(std::string bytes, bool sent = true) : bytes_{std::make_shared<std::string>(std::move(bytes))}, sent_{sent} {
+        proto::reply_decoder d;
+        d.feed(*bytes_);
+        while (auto r = d.next()) {
+            if (!*r) throw std::runtime_error("the milter wrote a malformed reply: " + r->error().message());
+            items_.push_back(r->value());
+        }
+        // Views must point into our own copy, which a shared_ptr keeps in place.
+        decoded_ = std::make_shared<proto::reply_decoder>(std::move(d));
+    }
+
+    const std::vector<proto::reply>& replies() const noexcept { return items_; }
+    /// False when the MTA did not send the command (the milter switched it off with a NO* bit).
+    bool sent() const noexcept { return sent_; }
+    bool empty() const noexcept { return items_.empty(); }
+    /// "ADDHEADER name=\"X\" value=\"y\"; CONTINUE"; "(no answer)"; "(not sent)".
+    std::string str() const {
+        if (!sent_) return "(not sent)";
+        if (items_.empty()) return "(no answer)";
+        std::ostringstream os;
+        for (std::size_t i = 0; i < items_.size(); ++i) os << (i ? "; " : "") << items_[i];
+        return os.str();
+    }
+    friend bool operator==(const answers& a, std::string_view expected) { return a.str() == expected; }
+    friend std::ostream& operator<<(std::ostream& os, const answers& a) { return os << a.str(); }
+
+private:
+    std::shared_ptr<std::string> bytes_;
+    std::shared_ptr<proto::reply_decoder> decoded_;
+    std::vector<proto::reply> items_;
+    bool sent_ = true;
+};
+
+/// What Postfix 3.x offers: version 6, every action, every protocol bit (PROTOCOL.md §5.3).
+inline constexpr proto::optneg postfix_offer{6, proto::all_actions, proto::all_protocol};
+
+/// Plays the MTA for one connection of `Pipeline`, through the real wire format: each call
+/// encodes the command, the milter decodes and answers it, and the answer is decoded back.
+/// Commands the milter switched off (NO* bits) are not sent, as an MTA would not send them.
+template <class Pipeline>
+class harness {
+public:
+    explicit harness(const Pipeline& p, proto::optneg offer = postfix_offer) : connection_{p} {
+        auto a = send(offer);
+        if (a.replies().size() != 1 || !std::holds_alternative<proto::optneg_reply>(a.replies()[0]))
+            throw std::runtime_error("negotiation failed: " + a.str());
+        negotiated_ = a;
+    }
+
+    /// The OPTNEG reply the milter sent.
+    const proto::optneg_reply& negotiated() const { return std::get<proto::optneg_reply>(negotiated_.replies()[0]); }
+
+    /// MACRO for the command letter `stage` ('C', 'H', 'M', 'R', 'T', 'L', 'N', 'B', 'E').
+    harness& macros(char stage, std::initializer_list<std::pair<std::string_view, std::string_view>> pairs) {
+        std::string bytes;
+        check(proto::encode_macro(bytes, stage, std::span{pairs.begin(), pairs.size()}));
+        auto a = feed(bytes);
+        if (!a.empty()) throw std::runtime_error("the milter answered a MACRO: " + a.str());
+        return *this;
+    }
+
+    answers connect(std::string_view hostname = "client.example", std::string_view address = "192.0.2.1",
+                    std::uint16_t port = 54321, proto::address_family family = proto::address_family::inet) {
+        return send_if(proto::command_kind::connect, proto::connect{hostname, family, port, address});
+    }
+    answers helo(std::string_view name) { return send_if(proto::command_kind::helo, proto::helo{name}); }
+    answers mail_from(std::string_view address, std::initializer_list<std::string_view> esmtp_args = {}) {
+        if (!sends(proto::command_kind::mail)) return answers{{}, false};
+        std::string bytes;
+        check(proto::encode_mail(bytes, address, std::span{esmtp_args.begin(), esmtp_args.size()}));
+        return feed(bytes);
+    }
+    answers rcpt(std::string_view address, std::initializer_list<std::string_view> esmtp_args = {}) {
+        if (!sends(proto::command_kind::rcpt)) return answers{{}, false};
+        std::string bytes;
+        check(proto::encode_rcpt(bytes, address, std::span{esmtp_args.begin(), esmtp_args.size()}));
+        return feed(bytes);
+    }
+    answers data() { return send_if(proto::command_kind::data, proto::data{}); }
+    answers header(std::string_view name, std::string_view value) {
+        return send_if(proto::command_kind::header, proto::header{name, value});
+    }
+    answers end_of_headers() { return send_if(proto::command_kind::end_of_headers, proto::end_of_headers{}); }
+    answers body(std::string_view chunk) { return send_if(proto::command_kind::body, proto::body{chunk}); }
+    answers end_of_message() { return send(proto::end_of_body{}); }
+    answers unknown(std::string_view command) { return send_if(proto::command_kind::unknown, proto::unknown{command}); }
+    void abort() { expect_silence(send(proto::abort{}), "ABORT"); }
+    void quit() { expect_silence(send(proto::quit{}), "QUIT"); }
+    void quit_new_connection() { expect_silence(send(proto::quit_new_connection{}), "QUIT_NC"); }
+    /// The MTA vanished (EOF without QUIT).
+    void disconnect() { connection_.on_disconnect(); }
+
+    /// A whole transaction as Postfix sends it: MAIL, RCPTs, DATA, headers, EOH, body in
+    /// 65535-byte chunks, end of message, then ABORT. Returns the end-of-message answers.
+    answers message(std::string_view from, std::initializer_list<std::string_view> rcpts,
+                    std::initializer_list<std::pair<std::string_view, std::string_view>> headers,
+                    std::string_view body_text) {
+        mail_from(from);
+        for (auto r : rcpts) rcpt(r);
+        data();
+        for (const auto& [n, v] : headers) header(n, v);
+        end_of_headers();
+        for (std::size_t at = 0; at < body_text.size(); at += proto::max_body_chunk)
+            body(body_text.substr(at, proto::max_body_chunk));
+        auto result = end_of_message();
+        abort();
+        return result;
+    }
+
+    const connection<Pipeline>& milter_connection() const noexcept { return connection_; }
+
+private:
+    static void check(const proto::result<void>& r) {
+        if (!r) throw std::runtime_error("cannot encode: " + r.error().message());
+    }
+    static void expect_silence(const answers& a, std::string_view what) {
+        if (!a.empty()) throw std::runtime_error("the milter answered " + std::string{what} + ": " + a.str());
+    }
+    bool sends(proto::command_kind k) const { return connection_.session().options().sends(k); }
+
+    answers send_if(proto::command_kind k, const proto::command& c) {
+        if (!sends(k)) return answers{{}, false};
+        return send(c);
+    }
+    answers send(const proto::command& c) {
+        std::string bytes;
+        check(proto::encode(bytes, c));
+        return feed(bytes);
+    }
+    answers feed(std::string_view bytes) {
+        proto::command_decoder decoder;
+        decoder.feed(bytes);
+        std::string out;
+        while (auto cmd = decoder.next()) {
+            if (!*cmd) throw std::runtime_error("undecodable command: " + cmd->error().message());
+            auto step = connection_.handle(cmd->value(), out);
+            if (!step) throw std::runtime_error("protocol error: " + step.error().message());
+        }
+        return answers{std::move(out)};
+    }
+
+    connection<Pipeline> connection_;
+    answers negotiated_;
+};
+
+} // namespace cppmilter::testing
