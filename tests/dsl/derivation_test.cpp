@@ -135,3 +135,24 @@ BOOST_AUTO_TEST_CASE(tagger_counts_and_stamps) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+// A body hook that can skip, and an end-of-message hook that needs the whole body.
+inline constexpr auto skip_but_whole = cm::milter(
+    cm::on_body([](const cm::body_chunk&) -> cm::body_verdict { return cm::skip; }),
+    cm::on_end_of_message([](const cm::whole_message& m) -> cm::eom<cm::add_header> {
+        return cm::add_header{"X-Body-Size", std::to_string(m.body.size())};
+    }));
+} // namespace
+static_assert(!negotiation_of(skip_but_whole).protocol.has(P::skip));
+static_assert(!negotiation_of(skip_but_whole).protocol.has(P::no_body));
+
+BOOST_AUTO_TEST_SUITE(derivation)
+BOOST_AUTO_TEST_CASE(whole_body_wins_over_skip) {
+    cm::testing::harness h{skip_but_whole};
+    h.mail_from("<a@x>");
+    BOOST_TEST(h.body("12345") == "CONTINUE");
+    BOOST_TEST(h.body("678") == "CONTINUE");
+    BOOST_TEST(h.end_of_message() == "ADDHEADER name=\"X-Body-Size\" value=\"8\"; CONTINUE");
+}
+BOOST_AUTO_TEST_SUITE_END()

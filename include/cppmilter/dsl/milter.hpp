@@ -192,7 +192,8 @@ public:
             if (hooks_at(s) == 0 && !buffered) p |= t.no_bit | t.no_reply_bit; // NR too, if NO is ignored
             else if (all_void_at(s)) p |= t.no_reply_bit;
         }
-        if (can_skip()) p |= proto::protocol::skip;
+        // A skipped body would arrive incomplete at an end-of-message hook that reads it all.
+        if (can_skip() && eom_buffering() < 2) p |= proto::protocol::skip;
         return p;
     }
 
