@@ -8,6 +8,7 @@
 #include <boost/hana/at.hpp>
 #include <boost/hana/range.hpp>
 
+#include <exception>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -42,7 +43,9 @@ decltype(auto) call(const F& f, const E& event, Ctx& ctx) {
 template <class Pipeline>
 class connection {
 public:
-    explicit connection(const Pipeline& p) : pipeline_{p}, session_{Pipeline::negotiation.request()} {}
+    /// `fallback` answers a command whose hook threw (default tempfail).
+    explicit connection(const Pipeline& p, verdict fallback = tempfail)
+        : pipeline_{p}, session_{Pipeline::negotiation.request()}, fallback_{std::move(fallback)} {}
 
     /// Handles one command; the answer (if any) is appended to `out`. On error the caller
     /// closes the connection; on session_step::close too.
@@ -56,7 +59,15 @@ public:
         case proto::session_step::close:
         case proto::session_step::new_connection: close_connection(); break;
         case proto::session_step::call_hook:
-            if (auto ok = std::visit([&](const auto& c) { return dispatch(c, out); }, cmd); !ok) return ok.error();
+            try {
+                if (auto ok = std::visit([&](const auto& c) { return dispatch(c, out); }, cmd); !ok) return ok.error();
+            } catch (const std::exception& e) {
+                hook_error_ = e.what();
+                if (auto ok = recover(out); !ok) return ok.error();
+            } catch (...) {
+                hook_error_ = "an exception not derived from std::exception";
+                if (auto ok = recover(out); !ok) return ok.error();
+            }
             break;
         }
         return ev->step;
@@ -69,6 +80,21 @@ public:
     }
 
     const proto::filter_session& session() const noexcept { return session_; }
+
+    /// What the last hook that threw said, once (the server logs it); empty if none did.
+    std::string take_hook_error() { return std::exchange(hook_error_, {}); }
+
+    /// Answers the command being handled with the fallback verdict: for a hook that threw, or
+    /// (in the server) one that timed out. Nothing is written where no answer is owed.
+    proto::result<void> recover(std::string& out) {
+        const auto owed = session_.awaiting_answer();
+        if (!owed) return {};
+        if (*owed == proto::command_kind::end_of_body) reset_message();
+        auto ok = session_.answer(fallback_.to_reply(), out);
+        if (!ok && ok.error().code == proto::errc::reply_not_expected) // NR: the MTA waits for nothing
+            return session_.answer(proto::continue_{}, out);
+        return ok;
+    }
 
 private:
     static constexpr auto part_indices = hana::make_range(hana::size_c<0>, hana::length(Pipeline::part_types));
@@ -264,6 +290,8 @@ private:
     std::string body_;
     bool body_skipped_ = false;
     cppmilter::end_of_message no_buffer_{};
+    verdict fallback_;
+    std::string hook_error_;
 };
 
 } // namespace cppmilter

@@ -12,6 +12,24 @@
 
 namespace cppmilter {
 
+namespace detail {
+// The checks of ctx.connection() and ctx.message(), in their return types so that they fire
+// at the call, before any error about a member missing from no_state (`ctx.message().n`).
+template <class C>
+struct declared_connection_state {
+    static_assert(!std::is_same_v<C, no_state>,
+                  "cppmilter: ctx.connection() needs a state: declare "
+                  "cm::milter<cm::connection_scoped<T>>(...)");
+    using type = C;
+};
+template <class M>
+struct declared_message_state {
+    static_assert(!std::is_same_v<M, no_state>,
+                  "cppmilter: ctx.message() needs a state: declare cm::milter<cm::message_scoped<T>>(...)");
+    using type = M;
+};
+} // namespace detail
+
 /// Passed to every hook as its last argument (`auto& ctx`). `S` is the hook's stage,
 /// `Macros` the macro declarations of its milter.
 template <class Connection, class Message, stage S, class... Macros>
@@ -24,25 +42,23 @@ public:
 
     /// The connection_scoped<T> state of this milter.
     template <class C = Connection>
-    C& connection() noexcept {
-        static_assert(!std::is_same_v<C, detail::no_state>,
-                      "cppmilter: ctx.connection() needs a state: declare "
-                      "cm::milter<cm::connection_scoped<T>>(...)");
+    typename detail::declared_connection_state<C>::type& connection() noexcept {
         return connection_;
     }
     /// The message_scoped<T> state of this milter (fresh for every message).
     template <class M = Message>
-    M& message() noexcept {
-        static_assert(!std::is_same_v<M, detail::no_state>,
-                      "cppmilter: ctx.message() needs a state: declare cm::milter<cm::message_scoped<T>>(...)");
+    typename detail::declared_message_state<M>::type& message() noexcept {
         return message_;
     }
 
     /// Any macro by name, unchecked; nullopt when the MTA sent no value.
     std::optional<std::string_view> macro(std::string_view name) const noexcept { return macros_.find(name); }
 
-    /// Whether `name` was declared (cm::macros) for this stage or an earlier one.
-    static constexpr bool declares(std::string_view name) noexcept { return (false || ... || Macros::provides(name, S)); }
+    /// Whether `name` was declared (cm::macros) for this stage or an earlier one. (`name` is
+    /// unused when the milter declares no macros.)
+    static constexpr bool declares([[maybe_unused]] std::string_view name) noexcept {
+        return (false || ... || Macros::provides(name, S));
+    }
 
 private:
     Connection& connection_;

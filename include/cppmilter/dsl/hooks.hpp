@@ -215,6 +215,12 @@ template <stage S, class F, class Ctx>
 constexpr bool check_hook() {
     using E = typename hook_event<S, F, Ctx>::type;
     using sig = callable_signature<F, Ctx>;
+    // Compile a generic hook's body now, for the context it will get, even when its return
+    // type is declared: the checks inside it (cm::macro<"name">(ctx), ctx.message()) then fire
+    // where the milter is defined, not only where it is run.
+    if constexpr (requires { &F::template operator()<Ctx>; }) {
+        [[maybe_unused]] constexpr auto body = &F::template operator()<Ctx>;
+    }
     if constexpr (sig::known) {
         using P = typename sig::params;
         static_assert(P::size <= 2,

@@ -111,16 +111,11 @@ constexpr bool check_element() {
 
 } // namespace detail
 
-/// A pipeline of milters, run as one: negotiation is the union of their needs, the first
-/// verdict that is not `next` wins, end-of-message modifications are concatenated in order.
+namespace detail {
+
+/// The compile-time derivation of a pipeline's negotiation from its parts' types.
 template <class... Parts>
-class pipeline_t {
-public:
-    static_assert((detail::is_part<Parts>::value && ...));
-    hana::tuple<Parts...> parts;
-
-    constexpr explicit pipeline_t(hana::tuple<Parts...> p) : parts{std::move(p)} {}
-
+struct derivation {
     static constexpr auto part_types = hana::tuple_t<Parts...>;
 
     /// Number of hooks of stage `s` over all parts.
@@ -130,7 +125,7 @@ public:
     static constexpr bool all_void_at(stage s) {
         return hana::fold_left(part_types, true, [s](bool ok, auto pt) {
             using P = typename decltype(pt)::type;
-            return hana::fold_left(P::hook_types, ok, [s, pt](bool ok2, auto ht) {
+            return hana::fold_left(P::hook_types, ok, [=](bool ok2, auto ht) {
                 using H = typename decltype(ht)::type;
                 return ok2 && (H::at != s || result_is_void<P, H>());
             });
@@ -141,7 +136,7 @@ public:
     static constexpr bool can_skip() {
         return hana::fold_left(part_types, false, [](bool any, auto pt) {
             using P = typename decltype(pt)::type;
-            return hana::fold_left(P::hook_types, any, [pt](bool any2, auto ht) {
+            return hana::fold_left(P::hook_types, any, [=](bool any2, auto ht) {
                 using H = typename decltype(ht)::type;
                 if constexpr (H::at == stage::body) return any2 || std::is_same_v<result_of<P, H>, body_verdict> ||
                                                           std::is_same_v<result_of<P, H>, skip_t>;
@@ -154,10 +149,10 @@ public:
     static constexpr int eom_buffering() {
         return hana::fold_left(part_types, 0, [](int level, auto pt) {
             using P = typename decltype(pt)::type;
-            return hana::fold_left(P::hook_types, level, [pt](int l, auto ht) {
+            return hana::fold_left(P::hook_types, level, [=](int l, auto ht) {
                 using H = typename decltype(ht)::type;
                 if constexpr (H::at == stage::end_of_message) {
-                    using E = typename detail::eom_event<decltype(H::fn), typename P::template context_type<stage::end_of_message>>::type;
+                    using E = typename eom_event<decltype(H::fn), typename P::template context_type<stage::end_of_message>>::type;
                     const int want = std::is_same_v<E, whole_message> ? 2 : std::is_same_v<E, message_headers> ? 1 : 0;
                     return l > want ? l : want;
                 } else {
@@ -170,12 +165,12 @@ public:
     static constexpr proto::action_set derived_actions() {
         return hana::fold_left(part_types, proto::action_set{}, [](proto::action_set a, auto pt) {
             using P = typename decltype(pt)::type;
-            return hana::fold_left(P::hook_types, a, [pt](proto::action_set a2, auto ht) {
+            return hana::fold_left(P::hook_types, a, [=](proto::action_set a2, auto ht) {
                 using H = typename decltype(ht)::type;
                 if constexpr (H::at == stage::end_of_message) {
                     using R = result_of<P, H>;
-                    if constexpr (detail::is_eom<R>::value) return a2 | R::actions;
-                    else if constexpr (detail::is_modification<R>::value) return a2 | proto::action_set{R::needs};
+                    if constexpr (is_eom<R>::value) return a2 | R::actions;
+                    else if constexpr (is_modification<R>::value) return a2 | proto::action_set{R::needs};
                     else return a2;
                 } else {
                     return a2;
@@ -186,8 +181,8 @@ public:
 
     static constexpr proto::protocol_set derived_protocol() {
         proto::protocol_set p;
-        for (stage s : detail::command_stages) {
-            const auto t = detail::traits_of(s);
+        for (stage s : command_stages) {
+            const auto t = traits_of(s);
             const bool buffered = (s == stage::header && eom_buffering() >= 1) || (s == stage::body && eom_buffering() >= 2);
             if (hooks_at(s) == 0 && !buffered) p |= t.no_bit | t.no_reply_bit; // NR too, if NO is ignored
             else if (all_void_at(s)) p |= t.no_reply_bit;
@@ -218,7 +213,7 @@ public:
             hana::for_each(part_types, [&](auto pt) {
                 hana::for_each(decltype(pt)::type::macro_types, [&](auto mt) {
                     using M = typename decltype(mt)::type;
-                    auto& j = out[static_cast<std::size_t>(*detail::traits_of(M::at).macro_list)];
+                    auto& j = out[static_cast<std::size_t>(*traits_of(M::at).macro_list)];
                     for (auto name : M::names) {
                         bool seen = false; // a name declared twice (or by two parts) is asked once
                         for (std::size_t at = 0; at < j.size;) {
@@ -246,23 +241,40 @@ public:
         return out;
     }
 
-    /// The negotiation, as a constant expression (defined below, once the class is complete).
-    static const cppmilter::negotiation negotiation;
+    static constexpr cppmilter::negotiation negotiation() {
+        return {derived_actions(), derived_protocol(), derived_macros()};
+    }
 
     template <class P, class H>
-    using result_of = detail::hook_decision_t<H::at, decltype(H::fn), typename P::template context_type<H::at>>;
+    using result_of = hook_decision_t<H::at, decltype(H::fn), typename P::template context_type<H::at>>;
 
-private:
     template <class P, class H>
     static constexpr bool result_is_void() {
         return std::is_void_v<result_of<P, H>>;
     }
 };
 
+
+} // namespace detail
+
+/// A pipeline of milters, run as one: negotiation is the union of their needs, the first
+/// verdict that is not `next` wins, end-of-message modifications are concatenated in order.
 template <class... Parts>
-inline constexpr cppmilter::negotiation pipeline_t<Parts...>::negotiation{
-    pipeline_t<Parts...>::derived_actions(), pipeline_t<Parts...>::derived_protocol(),
-    pipeline_t<Parts...>::derived_macros()};
+class pipeline_t {
+    static_assert((detail::is_part<Parts>::value && ...));
+    using derived = detail::derivation<Parts...>;
+
+public:
+    hana::tuple<Parts...> parts;
+
+    constexpr explicit pipeline_t(hana::tuple<Parts...> p) : parts{std::move(p)} {}
+
+    static constexpr auto part_types = hana::tuple_t<Parts...>;
+    /// What end-of-message hooks want kept: 0 nothing, 1 headers, 2 headers and body.
+    static constexpr int eom_buffering() { return derived::eom_buffering(); }
+    /// Everything the MTA is told, as a constant expression.
+    static constexpr cppmilter::negotiation negotiation = derived::negotiation();
+};
 
 namespace detail {
 

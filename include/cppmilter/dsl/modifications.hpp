@@ -130,7 +130,8 @@ public:
         static_assert(detail::one_of<M, Mods...>,
                       "cppmilter: this modification is not listed in the hook's result type: add it "
                       "to cm::eom<...> so that its action is negotiated");
-        modifications_.emplace_back(std::move(m));
+        if constexpr (detail::one_of<M, Mods...>) // else just the assert, no std::variant errors
+            modifications_.emplace_back(std::move(m));
         return *this;
     }
     /// Sets the final verdict (next = accept with the modifications).
