@@ -1,0 +1,51 @@
+// Server settings, their defaults, and the command line every milter binary gets from run().
+#pragma once
+
+#include <cppmilter/asio/log.hpp>
+#include <cppmilter/proto/constants.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cppmilter::asio_server {
+
+/// What a connection answers when a hook throws or times out.
+enum class fallback_verdict { tempfail, reject, accept };
+std::string_view to_string(fallback_verdict f) noexcept;
+
+/// Every setting of the server; the defaults are the documented ones (docs/server.md).
+struct server_options {
+    /// Socket specs (inet:PORT@HOST, inet:HOST:PORT, inet6:PORT@HOST, [::1]:PORT, unix:/path,
+    /// local:/path, fd:N). Empty: use the sockets systemd passed (LISTEN_FDS), else fail.
+    std::vector<std::string> listen;
+    unsigned threads = 0;                                          ///< 0: one per hardware thread
+    std::size_t max_connections = 4096;                            ///< more are closed at once, logged
+    std::chrono::milliseconds read_timeout = std::chrono::minutes{10}; ///< MTA silent that long: close
+    std::chrono::milliseconds hook_timeout = std::chrono::seconds{60}; ///< async hook: then fallback
+    std::chrono::milliseconds progress_interval = std::chrono::seconds{10}; ///< PROGRESS while an EOM hook runs
+    std::chrono::milliseconds shutdown_timeout = std::chrono::seconds{30};  ///< drain before closing
+    std::size_t max_packet = proto::default_max_payload;           ///< largest payload accepted
+    unsigned socket_mode = 0660;                                   ///< UNIX socket permissions
+    log_level level = log_level::warning;
+    fallback_verdict fallback = fallback_verdict::tempfail;
+};
+
+/// Outcome of parsing the command line.
+struct command_line {
+    enum class action { serve, print_negotiation, exit } what = action::serve;
+    server_options options;
+    int exit_code = 0;       ///< for action::exit: 0 after --help/--version, 64 on a usage error
+    std::string message;     ///< text to print for action::exit (help, version or the error line)
+};
+
+/// Parses `--listen SPEC` (repeatable), `--threads N`, `--max-connections N`, `--timeout DUR`,
+/// `--hook-timeout DUR`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
+/// `--socket-mode OCTAL`, `--fallback tempfail|reject|accept`, `--log-level LEVEL`,
+/// `--print-negotiation`, `--help`, `--version`. DUR is `30`, `30s`, `500ms` or `5m`.
+/// Errors give one line naming the option and exit code 64 (EX_USAGE).
+command_line parse_command_line(int argc, const char* const* argv, std::string_view program, std::string_view version);
+
+} // namespace cppmilter::asio_server

@@ -1,0 +1,193 @@
+// The Boost.Asio server: one static binary per milter.
+//
+//     int main(int argc, char** argv) { return cppmilter::run(my_milter, argc, argv); }
+#pragma once
+
+#include <cppmilter/asio/log.hpp>
+#include <cppmilter/asio/options.hpp>
+#include <cppmilter/dsl/connection.hpp>
+#include <cppmilter/proto/decoder.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/as_tuple.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cppmilter {
+
+namespace asio_server {
+
+namespace asio = boost::asio;
+using stream_socket = asio::generic::stream_protocol::socket;
+
+/// Runs one accepted connection to its end. Given to the core by the typed server.
+using connection_handler = std::function<asio::awaitable<void>(stream_socket, std::uint64_t id)>;
+
+/// The part of the server that does not depend on the milter's type: listeners, threads,
+/// limits, signals, shutdown. Lives in src/asio/server_core.cpp.
+class server_core {
+public:
+    server_core(server_options options, connection_handler handler);
+    ~server_core();
+    server_core(const server_core&) = delete;
+    server_core& operator=(const server_core&) = delete;
+
+    /// Opens the listeners and starts the worker threads; returns each listener's bound
+    /// address ("inet:127.0.0.1:40123", "unix:/run/x.sock"). Throws std::runtime_error with
+    /// a one-line reason if a listener cannot be opened.
+    std::vector<std::string> start();
+    /// Stops accepting, lets open connections finish within the shutdown timeout, then closes
+    /// the rest. Safe from any thread; what SIGTERM and SIGINT do.
+    void request_stop();
+    /// Blocks until the server has stopped; returns the process exit code.
+    int wait();
+    /// start(), handle SIGTERM/SIGINT, wait().
+    int run();
+
+    /// Connections open right now.
+    std::size_t active_connections() const noexcept;
+    const server_options& options() const noexcept;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+/// Serves one MTA connection: reads packets, runs the pipeline, writes the answers (all the
+/// answers to one read in one write), until QUIT, EOF, a protocol error or the read timeout.
+template <class Pipeline>
+asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket socket, std::uint64_t id,
+                                       const server_options& options) {
+    using namespace asio::experimental::awaitable_operators;
+    const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{reject}
+                             : options.fallback == fallback_verdict::accept ? verdict{next}
+                                                                             : verdict{tempfail};
+    connection<Pipeline> conn{pipeline, fallback};
+    proto::command_decoder decoder{options.max_packet};
+    std::string out;
+    asio::steady_timer timer{socket.get_executor()};
+    constexpr std::size_t read_size = 64 * 1024;
+    log_line(log_level::debug, id, "connected");
+
+    for (;;) {
+        timer.expires_after(options.read_timeout);
+        auto room = decoder.prepare(read_size);
+        auto result = co_await (socket.async_read_some(asio::buffer(room.data(), room.size()), asio::as_tuple(asio::use_awaitable)) ||
+                                timer.async_wait(asio::as_tuple(asio::use_awaitable)));
+        if (result.index() == 1) {
+            log_line(log_level::warning, id, "no data from the MTA within the read timeout: closing");
+            break;
+        }
+        auto [ec, n] = std::get<0>(result);
+        if (ec) {
+            if (!decoder.at_packet_boundary() || conn.session().phase() == proto::session_phase::in_message)
+                log_line(log_level::info, id, "the MTA closed the connection in the middle of " +
+                                                  std::string{conn.session().phase() == proto::session_phase::in_message
+                                                                  ? "a message" : "a packet"});
+            conn.on_disconnect();
+            co_return;
+        }
+        decoder.commit(n);
+        bool done = false;
+        while (auto cmd = decoder.next()) {
+            if (!*cmd) {
+                log_line(log_level::warning, id, "closing on malformed input: " + cmd->error().message());
+                done = true;
+                break;
+            }
+            auto step = conn.handle(cmd->value(), out);
+            if (auto failure = conn.take_hook_error(); !failure.empty())
+                log_line(log_level::error, id, "a hook threw, answered " + std::string{to_string(options.fallback)} + ": " + failure);
+            if (!step) {
+                log_line(log_level::warning, id, "closing on a protocol error: " + step.error().message());
+                done = true;
+                break;
+            }
+            if (*step == proto::session_step::close) {
+                done = true;
+                break;
+            }
+        }
+        if (!out.empty()) {
+            auto [wec, written] = co_await asio::async_write(socket, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
+            (void)written;
+            out.clear();
+            if (wec) {
+                log_line(log_level::info, id, "write failed: " + wec.message());
+                conn.on_disconnect();
+                co_return;
+            }
+        }
+        if (done) break;
+    }
+    if (conn.session().phase() != proto::session_phase::closed) conn.on_disconnect();
+    boost::system::error_code ignored;
+    socket.shutdown(stream_socket::shutdown_both, ignored);
+    socket.close(ignored);
+    log_line(log_level::debug, id, "closed");
+}
+
+/// A milter served over the network: the typed front of server_core.
+template <class Pipeline>
+class server {
+public:
+    server(const Pipeline& pipeline, server_options options)
+        : pipeline_{pipeline}, core_{options, [this](stream_socket s, std::uint64_t id) {
+                                          return serve_connection(pipeline_, std::move(s), id, core_.options());
+                                      }} {}
+
+    std::vector<std::string> start() { return core_.start(); }
+    void request_stop() { core_.request_stop(); }
+    int wait() { return core_.wait(); }
+    int run() { return core_.run(); }
+    std::size_t active_connections() const noexcept { return core_.active_connections(); }
+
+private:
+    const Pipeline& pipeline_;
+    server_core core_;
+};
+
+/// Prints the negotiation a pipeline derives, readably (for --print-negotiation).
+void print_negotiation(std::ostream& os, const negotiation& n);
+
+} // namespace asio_server
+
+/// Everything a milter binary needs: parses the command line (--help lists it), then serves
+/// until SIGTERM/SIGINT. Returns the process exit code (64 on a usage error).
+template <class Pipeline>
+int run(const Pipeline& pipeline, int argc, char** argv, std::string_view version = "0.1.0") {
+    namespace srv = asio_server;
+    std::string_view program = argc > 0 ? argv[0] : "milter";
+    if (auto slash = program.rfind('/'); slash != std::string_view::npos) program.remove_prefix(slash + 1);
+    auto cli = srv::parse_command_line(argc, argv, program, version);
+    if (cli.what == srv::command_line::action::exit) {
+        (cli.exit_code == 0 ? std::cout : std::cerr) << cli.message << '\n';
+        return cli.exit_code;
+    }
+    if (cli.what == srv::command_line::action::print_negotiation) {
+        srv::print_negotiation(std::cout, Pipeline::negotiation);
+        return 0;
+    }
+    srv::set_log_level(cli.options.level);
+    try {
+        srv::server<Pipeline> s{pipeline, cli.options};
+        return s.run();
+    } catch (const std::exception& e) {
+        std::cerr << program << ": " << e.what() << '\n';
+        return 1;
+    }
+}
+
+} // namespace cppmilter

@@ -1,0 +1,132 @@
+#include <cppmilter/asio/options.hpp>
+
+#include <boost/program_options.hpp>
+
+#include <charconv>
+#include <sstream>
+#include <thread>
+
+namespace cppmilter::asio_server {
+
+std::string_view to_string(fallback_verdict f) noexcept {
+    switch (f) {
+    case fallback_verdict::tempfail: return "tempfail";
+    case fallback_verdict::reject: return "reject";
+    case fallback_verdict::accept: return "accept";
+    }
+    return "?";
+}
+
+namespace {
+
+namespace po = boost::program_options;
+constexpr int usage_error = 64; // EX_USAGE
+
+struct usage : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+template <class T>
+T parse_number(const std::string& option, std::string_view text, T low, T high) {
+    T value{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size() || value < low || value > high) {
+        std::ostringstream os;
+        os << "--" << option << ": '" << text << "' is not a number from " << low << " to " << high;
+        throw usage{os.str()};
+    }
+    return value;
+}
+
+std::chrono::milliseconds parse_duration(const std::string& option, std::string_view text) {
+    std::uint64_t scale = 1000; // plain numbers are seconds
+    if (text.ends_with("ms")) scale = 1, text.remove_suffix(2);
+    else if (text.ends_with("s")) text.remove_suffix(1);
+    else if (text.ends_with("m")) scale = 60'000, text.remove_suffix(1);
+    else if (text.ends_with("h")) scale = 3'600'000, text.remove_suffix(1);
+    const auto n = parse_number<std::uint64_t>(option + " (a duration: 30, 30s, 500ms, 5m)", text, 1, 1'000'000'000);
+    return std::chrono::milliseconds{n * scale};
+}
+
+} // namespace
+
+command_line parse_command_line(int argc, const char* const* argv, std::string_view program, std::string_view version) {
+    command_line result;
+    auto& o = result.options;
+    std::vector<std::string> listen;
+    std::string threads, max_connections, timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
+
+    po::options_description desc{std::string{program} + " options"};
+    desc.add_options()
+        ("listen,l", po::value(&listen)->composing(), "socket to listen on (repeatable): inet:PORT@HOST, inet:HOST:PORT, inet6:PORT@HOST, [::1]:PORT, unix:/path, local:/path, fd:N; none: systemd socket activation")
+        ("threads", po::value(&threads), "worker threads (default: one per hardware thread)")
+        ("max-connections", po::value(&max_connections), "concurrent MTA connections before new ones are closed (default 4096)")
+        ("timeout", po::value(&timeout), "close a connection whose MTA sends nothing for this long (default 10m)")
+        ("hook-timeout", po::value(&hook_timeout), "give up on an asynchronous hook after this long and answer the fallback (default 60s)")
+        ("progress-interval", po::value(&progress), "send PROGRESS this often while an end-of-message hook runs (default 10s)")
+        ("shutdown-timeout", po::value(&shutdown), "on SIGTERM/SIGINT, wait this long for open connections (default 30s)")
+        ("max-packet", po::value(&max_packet), "largest packet payload accepted, in bytes (default 1048575)")
+        ("socket-mode", po::value(&mode), "permissions of UNIX sockets, octal (default 0660)")
+        ("fallback", po::value(&fallback), "answer when a hook fails: tempfail, reject or accept (default tempfail)")
+        ("log-level", po::value(&level), "debug, info, warning or error (default warning)")
+        ("print-negotiation", "print what this milter asks of the MTA, then exit")
+        ("help,h", "print this help, then exit")
+        ("version", "print the version, then exit");
+
+    try {
+        po::variables_map vm;
+        po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+        po::notify(vm);
+        if (vm.count("help")) {
+            std::ostringstream os;
+            os << "usage: " << program << " [options]\n" << desc;
+            result.what = command_line::action::exit;
+            result.message = os.str();
+            return result;
+        }
+        if (vm.count("version")) {
+            result.what = command_line::action::exit;
+            result.message = std::string{program} + " " + std::string{version};
+            return result;
+        }
+        o.listen = listen;
+        if (!threads.empty()) o.threads = parse_number<unsigned>("threads", threads, 1, 1024);
+        if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
+        if (!max_connections.empty()) o.max_connections = parse_number<std::size_t>("max-connections", max_connections, 1, 1'000'000);
+        if (!timeout.empty()) o.read_timeout = parse_duration("timeout", timeout);
+        if (!hook_timeout.empty()) o.hook_timeout = parse_duration("hook-timeout", hook_timeout);
+        if (!progress.empty()) o.progress_interval = parse_duration("progress-interval", progress);
+        if (!shutdown.empty()) o.shutdown_timeout = parse_duration("shutdown-timeout", shutdown);
+        if (!max_packet.empty()) o.max_packet = parse_number<std::size_t>("max-packet", max_packet, 65535, 64u << 20);
+        if (!mode.empty()) {
+            unsigned m = 0;
+            auto [end, ec] = std::from_chars(mode.data(), mode.data() + mode.size(), m, 8);
+            if (ec != std::errc{} || end != mode.data() + mode.size() || m > 0777)
+                throw usage{"--socket-mode: '" + mode + "' is not an octal mode from 0 to 0777"};
+            o.socket_mode = m;
+        }
+        if (!fallback.empty()) {
+            if (fallback == "tempfail") o.fallback = fallback_verdict::tempfail;
+            else if (fallback == "reject") o.fallback = fallback_verdict::reject;
+            else if (fallback == "accept") o.fallback = fallback_verdict::accept;
+            else throw usage{"--fallback: '" + fallback + "' is not one of tempfail, reject, accept"};
+        }
+        if (!level.empty()) {
+            auto l = parse_log_level(level);
+            if (!l) throw usage{"--log-level: '" + level + "' is not one of debug, info, warning, error"};
+            o.level = *l;
+        }
+        if (vm.count("print-negotiation")) result.what = command_line::action::print_negotiation;
+    } catch (const usage& e) {
+        result.what = command_line::action::exit;
+        result.exit_code = usage_error;
+        result.message = std::string{program} + ": " + e.what();
+    } catch (const po::error& e) {
+        result.what = command_line::action::exit;
+        result.exit_code = usage_error;
+        result.message = std::string{program} + ": " + e.what() + " (see --help)";
+    }
+    return result;
+}
+
+} // namespace cppmilter::asio_server

@@ -1,0 +1,194 @@
+#include <cppmilter/asio/listen.hpp>
+#include <cppmilter/asio/server.hpp>
+
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
+#include <ostream>
+#include <stdexcept>
+#include <thread>
+
+namespace cppmilter::asio_server {
+
+struct server_core::impl {
+    server_options options;
+    connection_handler handler;
+
+    using work_guard = asio::executor_work_guard<asio::io_context::executor_type>;
+    std::vector<std::unique_ptr<asio::io_context>> contexts; // [0] also runs acceptors and signals
+    std::vector<work_guard> guards;
+    std::vector<std::thread> threads;
+    std::vector<std::unique_ptr<listener>> listeners;
+    std::unique_ptr<asio::steady_timer> drain_timer;
+
+    std::atomic<std::size_t> active{0};
+    std::atomic<std::uint64_t> next_id{1};
+    std::size_t next_context = 0; // only touched on contexts[0]
+    bool stopping = false;        // only touched on contexts[0]
+
+    std::mutex mutex;
+    std::condition_variable finished_cv;
+    bool finished = false;
+
+    asio::io_context& main() { return *contexts[0]; }
+
+    asio::awaitable<void> accept_loop(listener& l) {
+        for (;;) {
+            auto& target = *contexts[next_context++ % contexts.size()];
+            auto [ec, socket] = co_await l.async_accept(target, asio::as_tuple(asio::use_awaitable));
+            if (stopping) co_return;
+            if (ec) {
+                if (ec == asio::error::operation_aborted) co_return;
+                log_line(log_level::error, 0, "accept on " + l.local_endpoint_string() + " failed: " + ec.message());
+                // Out of descriptors and the like: do not spin; try again shortly.
+                asio::steady_timer pause{main(), std::chrono::milliseconds{100}};
+                co_await pause.async_wait(asio::use_awaitable);
+                continue;
+            }
+            if (active.load() >= options.max_connections) {
+                log_line(log_level::warning, 0, "refusing a connection on " + l.local_endpoint_string() + ": " +
+                                                    std::to_string(options.max_connections) +
+                                                    " are open (--max-connections)");
+                boost::system::error_code ignored;
+                socket.close(ignored);
+                continue;
+            }
+            ++active;
+            const std::uint64_t id = next_id++;
+            asio::co_spawn(target, handler(std::move(socket), id), [this, id](std::exception_ptr e) {
+                if (e) {
+                    try {
+                        std::rethrow_exception(e);
+                    } catch (const std::exception& x) {
+                        log_line(log_level::error, id, std::string{"connection ended by an exception: "} + x.what());
+                    } catch (...) {
+                        log_line(log_level::error, id, "connection ended by an unknown exception");
+                    }
+                }
+                if (--active == 0) asio::post(main(), [this] { if (stopping) finish(); });
+            });
+        }
+    }
+
+    void stop_accepting() {
+        if (stopping) return;
+        stopping = true;
+        for (auto& l : listeners) l->close();
+        if (active.load() == 0) return finish();
+        log_line(log_level::info, 0, "stopping: waiting for " + std::to_string(active.load()) + " open connection(s)");
+        drain_timer = std::make_unique<asio::steady_timer>(main(), options.shutdown_timeout);
+        drain_timer->async_wait([this](boost::system::error_code ec) {
+            if (ec || finished_flag()) return;
+            log_line(log_level::warning, 0, "shutdown timeout: closing " + std::to_string(active.load()) +
+                                                " connection(s) that are still open; their MTAs apply their default action");
+            finish();
+        });
+    }
+
+    bool finished_flag() {
+        std::lock_guard lock{mutex};
+        return finished;
+    }
+
+    void finish() {
+        {
+            std::lock_guard lock{mutex};
+            if (finished) return;
+            finished = true;
+        }
+        if (drain_timer) drain_timer->cancel();
+        for (auto& g : guards) g.reset();
+        for (auto& c : contexts) c->stop();
+        finished_cv.notify_all();
+    }
+};
+
+server_core::server_core(server_options options, connection_handler handler) : impl_{std::make_unique<impl>()} {
+    if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+    impl_->options = std::move(options);
+    impl_->handler = std::move(handler);
+}
+
+server_core::~server_core() {
+    if (!impl_->threads.empty()) {
+        request_stop();
+        wait();
+    }
+}
+
+const server_options& server_core::options() const noexcept { return impl_->options; }
+std::size_t server_core::active_connections() const noexcept { return impl_->active.load(); }
+
+std::vector<std::string> server_core::start() {
+    auto& s = *impl_;
+    std::signal(SIGPIPE, SIG_IGN); // a vanished MTA must be a write error, not a dead server
+    for (unsigned i = 0; i < s.options.threads; ++i) {
+        s.contexts.push_back(std::make_unique<asio::io_context>(1)); // one thread each: no locking inside
+        s.guards.push_back(asio::make_work_guard(*s.contexts.back()));
+    }
+    listener_options lo;
+    lo.socket_mode = s.options.socket_mode;
+    if (s.options.listen.empty()) {
+        for (auto& l : inherited_listeners(s.main())) s.listeners.push_back(std::make_unique<listener>(std::move(l)));
+        if (s.listeners.empty())
+            throw std::runtime_error("nothing to listen on: give --listen SPEC (e.g. --listen unix:/run/milter.sock) "
+                                     "or start under systemd socket activation");
+    }
+    for (const auto& text : s.options.listen) {
+        auto spec = parse_listen_spec(text);
+        if (!spec) throw std::runtime_error(spec.error());
+        s.listeners.push_back(std::make_unique<listener>(open_listener(s.main(), *spec, lo)));
+    }
+    std::vector<std::string> bound;
+    for (auto& l : s.listeners) {
+        bound.push_back(l->local_endpoint_string());
+        if (l->is_unix() && (s.options.socket_mode & 0002))
+            log_line(log_level::warning, 0, bound.back() + " is world-writable (--socket-mode " +
+                                                std::to_string(s.options.socket_mode) + " octal)");
+        log_line(log_level::info, 0, "listening on " + bound.back());
+        asio::co_spawn(s.main(), s.accept_loop(*l), asio::detached);
+    }
+    for (auto& c : s.contexts) s.threads.emplace_back([ctx = c.get()] { ctx->run(); });
+    return bound;
+}
+
+void server_core::request_stop() {
+    asio::post(impl_->main(), [s = impl_.get()] { s->stop_accepting(); });
+}
+
+int server_core::wait() {
+    {
+        std::unique_lock lock{impl_->mutex};
+        impl_->finished_cv.wait(lock, [this] { return impl_->finished; });
+    }
+    for (auto& t : impl_->threads)
+        if (t.joinable()) t.join();
+    impl_->threads.clear();
+    impl_->listeners.clear(); // removes our UNIX socket files
+    log_line(log_level::info, 0, "stopped");
+    return 0;
+}
+
+int server_core::run() {
+    start();
+    asio::signal_set signals{impl_->main(), SIGTERM, SIGINT};
+    signals.async_wait([this](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        log_line(log_level::info, 0, std::string{"received "} + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+        impl_->stop_accepting();
+    });
+    return wait();
+}
+
+void print_negotiation(std::ostream& os, const negotiation& n) {
+    os << "actions:  " << n.actions << '\n' << "protocol: " << n.protocol << '\n';
+    for (std::size_t i = 0; i < n.macros.size(); ++i)
+        if (n.macros[i]) os << "macros " << static_cast<proto::macro_stage>(i) << ": " << *n.macros[i] << '\n';
+}
+
+} // namespace cppmilter::asio_server
