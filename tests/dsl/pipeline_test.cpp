@@ -168,3 +168,37 @@ BOOST_AUTO_TEST_CASE(first_verdict_wins_and_modifications_concatenate) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(state)
+
+namespace {
+inline constexpr auto thrower = cm::milter<cm::message_scoped<int>>(
+    cm::on_mail_from([](const cm::mail_from& m, auto& ctx) -> cm::verdict {
+        ctx.message() = m.address == "<late-boom@x>" ? 8 : 7;
+        if (m.address == "<boom@x>") throw std::runtime_error("database unreachable");
+        return cm::next;
+    }),
+    cm::on_end_of_message([](const cm::end_of_message&, auto& ctx) -> cm::eom<cm::add_header> {
+        if (ctx.message() == 8) throw std::runtime_error("scanner crashed");
+        return cm::add_header{"X-State", std::to_string(ctx.message())};
+    }));
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_hook_that_throws_gets_the_fallback_and_the_connection_goes_on) {
+    cm::testing::harness h{thrower};
+    BOOST_TEST(h.mail_from("<boom@x>") == "TEMPFAIL");
+    BOOST_TEST((h.milter_connection().session().phase() == proto::session_phase::in_message));
+    h.abort();
+    BOOST_TEST(h.mail_from("<ok@x>") == "CONTINUE");
+    BOOST_TEST(h.end_of_message() == "ADDHEADER name=\"X-State\" value=\"7\"; CONTINUE");
+    h.abort();
+    // The end-of-message hook throws: the message gets the fallback, its state is reset, the
+    // next message is normal.
+    h.mail_from("<late-boom@x>");
+    BOOST_TEST(h.end_of_message() == "TEMPFAIL");
+    h.abort();
+    h.mail_from("<ok@x>");
+    BOOST_TEST(h.end_of_message() == "ADDHEADER name=\"X-State\" value=\"7\"; CONTINUE");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -3,6 +3,7 @@
 //     int main(int argc, char** argv) { return cppmilter::run(my_milter, argc, argv); }
 #pragma once
 
+#include <cppmilter/asio/async_connection.hpp>
 #include <cppmilter/asio/log.hpp>
 #include <cppmilter/asio/options.hpp>
 #include <cppmilter/dsl/connection.hpp>
@@ -74,7 +75,17 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
     const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{reject}
                              : options.fallback == fallback_verdict::accept ? verdict{next}
                                                                              : verdict{tempfail};
-    connection<Pipeline> conn{pipeline, fallback};
+    // Pipelines with asynchronous hooks get the coroutine dispatch; all others the plain one.
+    constexpr bool any_async = [] {
+        for (int s = 0; s <= static_cast<int>(stage::close); ++s)
+            if (Pipeline::async_at(static_cast<stage>(s))) return true;
+        return false;
+    }();
+    using connection_type = std::conditional_t<any_async, async_connection<Pipeline>, connection<Pipeline>>;
+    connection_type conn = [&] {
+        if constexpr (any_async) return connection_type{pipeline, fallback, options, socket};
+        else return connection_type{pipeline, fallback};
+    }();
     proto::command_decoder decoder{options.max_packet};
     std::string out;
     asio::steady_timer timer{socket.get_executor()};
@@ -107,9 +118,11 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
                 done = true;
                 break;
             }
-            auto step = conn.handle(cmd->value(), out);
+            proto::result<proto::session_step> step = proto::session_step::none;
+            if constexpr (any_async) step = co_await conn.handle(cmd->value(), out);
+            else step = conn.handle(cmd->value(), out);
             if (auto failure = conn.take_hook_error(); !failure.empty())
-                log_line(log_level::error, id, "a hook threw, answered " + std::string{to_string(options.fallback)} + ": " + failure);
+                log_line(log_level::error, id, "a hook failed, answered " + std::string{to_string(options.fallback)} + ": " + failure);
             if (!step) {
                 log_line(log_level::warning, id, "closing on a protocol error: " + step.error().message());
                 done = true;

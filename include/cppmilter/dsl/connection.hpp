@@ -50,15 +50,9 @@ public:
     /// Handles one command; the answer (if any) is appended to `out`. On error the caller
     /// closes the connection; on session_step::close too.
     proto::result<proto::session_step> handle(const proto::command& cmd, std::string& out) {
-        auto ev = session_.on_command(cmd, out);
+        auto ev = begin(cmd, out);
         if (!ev) return ev.error();
-        if (ev->aborted_message) abort_message();
-        switch (ev->step) {
-        case proto::session_step::none: break;
-        case proto::session_step::abort_message: abort_message(); break;
-        case proto::session_step::close:
-        case proto::session_step::new_connection: close_connection(); break;
-        case proto::session_step::call_hook:
+        if (ev->step == proto::session_step::call_hook) {
             try {
                 if (auto ok = std::visit([&](const auto& c) { return dispatch(c, out); }, cmd); !ok) return ok.error();
             } catch (const std::exception& e) {
@@ -68,7 +62,6 @@ public:
                 hook_error_ = "an exception not derived from std::exception";
                 if (auto ok = recover(out); !ok) return ok.error();
             }
-            break;
         }
         return ev->step;
     }
@@ -96,7 +89,22 @@ public:
         return ok;
     }
 
-private:
+protected:
+    /// Hands the command to the session and carries out everything but the hook call: state
+    /// resets, abort and close hooks.
+    proto::result<proto::session_event> begin(const proto::command& cmd, std::string& out) {
+        auto ev = session_.on_command(cmd, out);
+        if (!ev) return ev;
+        if (ev->aborted_message) abort_message();
+        switch (ev->step) {
+        case proto::session_step::abort_message: abort_message(); break;
+        case proto::session_step::close:
+        case proto::session_step::new_connection: close_connection(); break;
+        default: break;
+        }
+        return ev;
+    }
+
     static constexpr auto part_indices = hana::make_range(hana::size_c<0>, hana::length(Pipeline::part_types));
     static constexpr int buffering = Pipeline::eom_buffering();
 
@@ -172,9 +180,17 @@ private:
     }
 
     verdict body(std::string_view chunk) {
+        if (!body_wanted(chunk)) return next;
+        return after_body(run<stage::body>(body_chunk{chunk}));
+    }
+
+    /// Keeps the chunk if needed; false when the body hooks must not be called (they said skip
+    /// but the MTA cannot skip).
+    bool body_wanted(std::string_view chunk) {
         if constexpr (buffering >= 2) body_.append(chunk);
-        if (body_skipped_) return next; // the hooks said skip but the MTA cannot: don't call them again
-        verdict v = run<stage::body>(body_chunk{chunk});
+        return !body_skipped_;
+    }
+    verdict after_body(verdict v) {
         if (v.what() == verdict::kind::skip) {
             body_skipped_ = true;
             if (!session_.options().protocol.has(proto::protocol::skip)) return next;
@@ -182,15 +198,42 @@ private:
         return v;
     }
 
+    /// The event an end-of-message hook taking `Event` receives.
+    template <class Event>
+    const Event& eom_event_for() {
+        if constexpr (std::is_same_v<Event, whole_message>) {
+            whole_ = whole_message{{std::span<const header_field>{headers_.data(), header_count_}}, body_};
+            return whole_;
+        } else if constexpr (std::is_same_v<Event, message_headers>) {
+            headers_view_ = message_headers{std::span<const header_field>{headers_.data(), header_count_}};
+            return headers_view_;
+        } else {
+            return no_buffer_;
+        }
+    }
+
+    /// Applies what an end-of-message hook returned: its modifications go to `out` (through the
+    /// session's checks), its verdict to `v`. `status` keeps the first failure.
+    template <class T>
+    void apply_eom_result(T&& result, verdict& v, proto::result<void>& status, std::string& out) {
+        using R = std::remove_cvref_t<T>;
+        auto apply = [&](const auto& modification) {
+            if (status) status = session_.answer(modification.to_reply(), out);
+        };
+        if constexpr (detail::is_eom<R>::value) {
+            for (const auto& m : result.modifications()) std::visit(apply, m);
+            v = result.final_verdict();
+        } else if constexpr (detail::is_modification<R>::value) {
+            apply(result);
+        } else {
+            v = verdict{std::forward<T>(result)};
+        }
+    }
+
     proto::result<void> finish_message(std::string& out) {
         verdict decision = next;
         bool decided = false;
-        message_headers headers{std::span<const header_field>{headers_.data(), header_count_}};
-        whole_message whole{headers, body_};
-        proto::result<void> failed;
-        auto apply = [&](const auto& modification) {
-            if (failed) failed = session_.answer(modification.to_reply(), out);
-        };
+        proto::result<void> status;
         hana::for_each(part_indices, [&](auto i) {
             auto& part = hana::at(pipeline_.parts, i);
             auto& state = hana::at(states_, i);
@@ -207,27 +250,12 @@ private:
                                       "cppmilter: this milter has an async hook: run it with the Asio "
                                       "server; the in-process connection and harness are synchronous");
                         Ctx ctx{state.connection, state.message, session_.macros()};
-                        const Event& event = [&]() -> const Event& {
-                            if constexpr (std::is_same_v<Event, whole_message>) return whole;
-                            else if constexpr (std::is_same_v<Event, message_headers>) return headers;
-                            else return no_buffer_;
-                        }();
                         verdict v = next;
-                        if constexpr (std::is_void_v<R>) {
-                            detail::call<stage::end_of_message>(element.fn, event, ctx);
-                        } else {
-                            auto result = detail::call<stage::end_of_message>(element.fn, event, ctx);
-                            using T = std::remove_cvref_t<decltype(result)>;
-                            if constexpr (detail::is_eom<T>::value) {
-                                for (const auto& m : result.modifications())
-                                    std::visit([&](const auto& x) { apply(x); }, m);
-                                v = result.final_verdict();
-                            } else if constexpr (detail::is_modification<T>::value) {
-                                apply(result);
-                            } else {
-                                v = verdict{std::move(result)};
-                            }
-                        }
+                        if constexpr (std::is_void_v<R>)
+                            detail::call<stage::end_of_message>(element.fn, eom_event_for<Event>(), ctx);
+                        else
+                            apply_eom_result(detail::call<stage::end_of_message>(element.fn, eom_event_for<Event>(), ctx),
+                                             v, status, out);
                         if (!v.is_next()) {
                             decision = std::move(v);
                             decided = true;
@@ -236,7 +264,7 @@ private:
                 }
             });
         });
-        if (!failed) return failed;
+        if (!status) return status;
         return answer(decision, out);
     }
 
@@ -290,6 +318,8 @@ private:
     std::string body_;
     bool body_skipped_ = false;
     cppmilter::end_of_message no_buffer_{};
+    message_headers headers_view_{};
+    whole_message whole_{};
     verdict fallback_;
     std::string hook_error_;
 };

@@ -132,6 +132,18 @@ struct derivation {
         });
     }
 
+    /// Whether a hook of stage `s` returns an awaitable (only the Asio server runs those).
+    static constexpr bool async_at(stage s) {
+        return hana::fold_left(part_types, false, [s](bool any, auto pt) {
+            using P = typename decltype(pt)::type;
+            return hana::fold_left(P::hook_types, any, [=](bool any2, auto ht) {
+                using H = typename decltype(ht)::type;
+                using C = typename P::template context_type<H::at>;
+                return any2 || (H::at == s && awaited<std::remove_cvref_t<typename hook_result<H::at, decltype(H::fn), C>::type>>::is_async);
+            });
+        });
+    }
+
     /// Whether a body hook can answer skip.
     static constexpr bool can_skip() {
         return hana::fold_left(part_types, false, [](bool any, auto pt) {
@@ -272,6 +284,8 @@ public:
     static constexpr auto part_types = hana::tuple_t<Parts...>;
     /// What end-of-message hooks want kept: 0 nothing, 1 headers, 2 headers and body.
     static constexpr int eom_buffering() { return derived::eom_buffering(); }
+    /// Whether any hook of stage `s` is asynchronous.
+    static constexpr bool async_at(stage s) { return derived::async_at(s); }
     /// Everything the MTA is told, as a constant expression.
     static constexpr cppmilter::negotiation negotiation = derived::negotiation();
 };
