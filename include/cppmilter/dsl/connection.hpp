@@ -35,6 +35,21 @@ decltype(auto) call(const F& f, const E& event, Ctx& ctx) {
     else return f();
 }
 
+/// The position of T among proto::command's alternatives.
+template <class T, class Variant = proto::command>
+struct command_index;
+template <class T, class... Ts>
+struct command_index<T, std::variant<Ts...>> {
+    static constexpr std::size_t value = [] {
+        constexpr bool same[] = {std::is_same_v<T, Ts>...};
+        std::size_t i = 0;
+        while (!same[i]) ++i;
+        return i;
+    }();
+};
+template <class T>
+inline constexpr std::size_t index_in_command = command_index<T>::value;
+
 } // namespace detail
 
 /// One MTA connection of a pipeline, synchronously: feed it decoded commands, it calls the
@@ -54,7 +69,7 @@ public:
         if (!ev) return ev.error();
         if (ev->step == proto::session_step::call_hook) {
             try {
-                if (auto ok = std::visit([&](const auto& c) { return dispatch(c, out); }, cmd); !ok) return ok.error();
+                if (auto ok = dispatch_command(cmd, out); !ok) return ok.error();
             } catch (const std::exception& e) {
                 hook_error_ = e.what();
                 if (auto ok = recover(out); !ok) return ok.error();
@@ -146,34 +161,70 @@ protected:
 
     proto::result<void> answer(const verdict& v, std::string& out) { return session_.answer(v.to_reply(), out); }
 
+    /// Number of hooks of stage `s` over all parts.
+    static constexpr std::size_t hooks_at(stage s) {
+        return hana::fold_left(Pipeline::part_types, std::size_t{0},
+                               [s](std::size_t n, auto pt) { return n + decltype(pt)::type::hooks_at(s); });
+    }
+
+    /// The commands that reach hooks, by variant index: a switch the compiler inlines (std::visit
+    /// over the 15 alternatives of proto::command is an out-of-line call through a table).
+    proto::result<void> dispatch_command(const proto::command& cmd, std::string& out) {
+        switch (cmd.index()) {
+        case detail::index_in_command<proto::connect>: return dispatch(*std::get_if<proto::connect>(&cmd), out);
+        case detail::index_in_command<proto::helo>: return dispatch(*std::get_if<proto::helo>(&cmd), out);
+        case detail::index_in_command<proto::mail>: return dispatch(*std::get_if<proto::mail>(&cmd), out);
+        case detail::index_in_command<proto::rcpt>: return dispatch(*std::get_if<proto::rcpt>(&cmd), out);
+        case detail::index_in_command<proto::data>: return dispatch(*std::get_if<proto::data>(&cmd), out);
+        case detail::index_in_command<proto::header>: return dispatch(*std::get_if<proto::header>(&cmd), out);
+        case detail::index_in_command<proto::end_of_headers>: return dispatch(*std::get_if<proto::end_of_headers>(&cmd), out);
+        case detail::index_in_command<proto::body>: return dispatch(*std::get_if<proto::body>(&cmd), out);
+        case detail::index_in_command<proto::end_of_body>: return dispatch(*std::get_if<proto::end_of_body>(&cmd), out);
+        case detail::index_in_command<proto::unknown>: return dispatch(*std::get_if<proto::unknown>(&cmd), out);
+        default: return {}; // OPTNEG, MACRO, ABORT, QUIT, QUIT_NC never reach hooks
+        }
+    }
+
+    /// A stage without hooks answers continue without building a verdict.
+    template <stage S, class Event>
+    proto::result<void> run_and_answer(const Event& event, std::string& out) {
+        if constexpr (hooks_at(S) == 0) return session_.answer(proto::continue_{}, out);
+        else return answer(run<S>(event), out);
+    }
+
     template <class Command>
     proto::result<void> dispatch(const Command& cmd, std::string& out) {
         if constexpr (std::is_same_v<Command, proto::connect>) {
             reset_connection();
-            return answer(run<stage::connect>(cmd), out);
+            return run_and_answer<stage::connect>(cmd, out);
         } else if constexpr (std::is_same_v<Command, proto::helo>) {
-            return answer(run<stage::helo>(cmd), out);
+            return run_and_answer<stage::helo>(cmd, out);
         } else if constexpr (std::is_same_v<Command, proto::mail>) {
             reset_message();
-            return answer(run<stage::mail_from>(cmd), out);
+            return run_and_answer<stage::mail_from>(cmd, out);
         } else if constexpr (std::is_same_v<Command, proto::rcpt>) {
-            return answer(run<stage::rcpt>(cmd), out);
+            return run_and_answer<stage::rcpt>(cmd, out);
         } else if constexpr (std::is_same_v<Command, proto::data>) {
-            return answer(run<stage::data>(cmd), out);
+            return run_and_answer<stage::data>(cmd, out);
         } else if constexpr (std::is_same_v<Command, proto::header>) {
             if constexpr (buffering >= 1) keep_header(cmd);
-            return answer(run<stage::header>(cmd), out);
+            return run_and_answer<stage::header>(cmd, out);
         } else if constexpr (std::is_same_v<Command, proto::end_of_headers>) {
-            return answer(run<stage::end_of_headers>(cmd), out);
+            return run_and_answer<stage::end_of_headers>(cmd, out);
         } else if constexpr (std::is_same_v<Command, proto::body>) {
-            return answer(body(cmd.chunk), out);
+            if constexpr (hooks_at(stage::body) == 0) {
+                (void)body_wanted(cmd.chunk); // keeps the chunk if buffered
+                return session_.answer(proto::continue_{}, out);
+            } else {
+                return answer(body(cmd.chunk), out);
+            }
         } else if constexpr (std::is_same_v<Command, proto::end_of_body>) {
             if (!cmd.chunk.empty()) (void)body(cmd.chunk); // a last chunk, as libmilter does (§3.7)
             auto ok = finish_message(out);
             reset_message();
             return ok;
         } else if constexpr (std::is_same_v<Command, proto::unknown>) {
-            return answer(run<stage::unknown>(cmd), out);
+            return run_and_answer<stage::unknown>(cmd, out);
         } else {
             return {}; // never delivered to hooks (OPTNEG, MACRO, ABORT, QUIT, QUIT_NC)
         }

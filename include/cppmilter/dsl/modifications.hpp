@@ -6,11 +6,14 @@
 #include <cppmilter/proto/replies.hpp>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include <boost/container/small_vector.hpp>
 
 namespace cppmilter {
 
@@ -141,11 +144,11 @@ public:
     }
 
     const verdict& final_verdict() const noexcept { return verdict_; }
-    const std::vector<modification_type>& modifications() const noexcept { return modifications_; }
+    std::span<const modification_type> modifications() const noexcept { return modifications_; }
 
 private:
     verdict verdict_ = next;
-    std::vector<modification_type> modifications_;
+    boost::container::small_vector<modification_type, 2> modifications_; // no allocation for 1 or 2
 };
 
 namespace detail {
