@@ -6,6 +6,7 @@
 #include <boost/asio/signal_set.hpp>
 
 #include <atomic>
+#include <cstdio>
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
@@ -13,7 +14,17 @@
 #include <stdexcept>
 #include <thread>
 
+#include <signal.h>
+
 namespace cppmilter::asio_server {
+
+namespace {
+std::string octal(unsigned mode) {
+    char text[16];
+    std::snprintf(text, sizeof text, "0%o", mode);
+    return text;
+}
+} // namespace
 
 struct server_core::impl {
     server_options options;
@@ -25,6 +36,7 @@ struct server_core::impl {
     std::vector<std::thread> threads;
     std::vector<std::unique_ptr<listener>> listeners;
     std::unique_ptr<asio::steady_timer> drain_timer;
+    std::unique_ptr<asio::signal_set> signals; // run()'s; like the timer, must go before contexts
 
     std::atomic<std::size_t> active{0};
     std::atomic<std::uint64_t> next_id{1};
@@ -149,7 +161,7 @@ std::vector<std::string> server_core::start() {
         bound.push_back(l->local_endpoint_string());
         if (l->is_unix() && (s.options.socket_mode & 0002))
             log_line(log_level::warning, 0, bound.back() + " is world-writable (--socket-mode " +
-                                                std::to_string(s.options.socket_mode) + " octal)");
+                                                octal(s.options.socket_mode) + ")");
         log_line(log_level::info, 0, "listening on " + bound.back());
         asio::co_spawn(s.main(), s.accept_loop(*l), asio::detached);
     }
@@ -158,6 +170,9 @@ std::vector<std::string> server_core::start() {
 }
 
 void server_core::request_stop() {
+    // Under the mutex: once finished, wait() may destroy the contexts.
+    std::lock_guard lock{impl_->mutex};
+    if (impl_->finished || impl_->contexts.empty()) return;
     asio::post(impl_->main(), [s = impl_.get()] { s->stop_accepting(); });
 }
 
@@ -170,18 +185,41 @@ int server_core::wait() {
         if (t.joinable()) t.join();
     impl_->threads.clear();
     impl_->listeners.clear(); // removes our UNIX socket files
+    // Close the connections the shutdown timeout cut off: they sit in their stopped contexts
+    // and would keep their sockets open until this object is destroyed. Destroying the
+    // contexts destroys them (their MTAs see EOF now); what uses a context goes first.
+    impl_->signals.reset();
+    impl_->drain_timer.reset();
+    impl_->guards.clear();
+    impl_->contexts.clear();
+    impl_->active = 0;
     log_line(log_level::info, 0, "stopped");
     return 0;
 }
 
 int server_core::run() {
-    start();
-    asio::signal_set signals{impl_->main(), SIGTERM, SIGINT};
-    signals.async_wait([this](boost::system::error_code ec, int signal) {
+    // A SIGTERM/SIGINT that came before the handler below is installed would kill the process
+    // with its listeners open (no drain, the UNIX socket file left behind): keep them blocked
+    // until then. The worker threads start with them blocked and keep them so; a pending one
+    // is delivered to this thread, to the handler, when they are unblocked.
+    sigset_t stop_signals, previous;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
+    try {
+        start();
+    } catch (...) {
+        pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+        throw;
+    }
+    impl_->signals = std::make_unique<asio::signal_set>(impl_->main(), SIGTERM, SIGINT);
+    impl_->signals->async_wait([this](boost::system::error_code ec, int signal) {
         if (ec) return;
         log_line(log_level::info, 0, std::string{"received "} + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
         impl_->stop_accepting();
     });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     return wait();
 }
 
