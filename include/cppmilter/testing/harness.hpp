@@ -1,6 +1,7 @@
 // Run a milter in-process against a scripted MTA, one line per MTA event, no sockets.
 #pragma once
 
+#include <cppmilter/client/answers.hpp>
 #include <cppmilter/dsl/connection.hpp>
 #include <cppmilter/proto/decoder.hpp>
 #include <cppmilter/proto/encoder.hpp>
@@ -17,42 +18,8 @@
 
 namespace cppmilter::testing {
 
-/// What the milter answered to one MTA command, decoded from the bytes it wrote.
-class answers {
-public:
-    answers() = default;
-    explicit answers(std::string bytes, bool sent = true) : bytes_{std::make_shared<std::string>(std::move(bytes))}, sent_{sent} {
-        proto::reply_decoder d;
-        d.feed(*bytes_);
-        while (auto r = d.next()) {
-            if (!*r) throw std::runtime_error("the milter wrote a malformed reply: " + r->error().message());
-            items_.push_back(r->value());
-        }
-        // Views must point into our own copy, which a shared_ptr keeps in place.
-        decoded_ = std::make_shared<proto::reply_decoder>(std::move(d));
-    }
-
-    const std::vector<proto::reply>& replies() const noexcept { return items_; }
-    /// False when the MTA did not send the command (the milter switched it off with a NO* bit).
-    bool sent() const noexcept { return sent_; }
-    bool empty() const noexcept { return items_.empty(); }
-    /// "ADDHEADER name=\"X\" value=\"y\"; CONTINUE"; "(no answer)"; "(not sent)".
-    std::string str() const {
-        if (!sent_) return "(not sent)";
-        if (items_.empty()) return "(no answer)";
-        std::ostringstream os;
-        for (std::size_t i = 0; i < items_.size(); ++i) os << (i ? "; " : "") << items_[i];
-        return os.str();
-    }
-    friend bool operator==(const answers& a, std::string_view expected) { return a.str() == expected; }
-    friend std::ostream& operator<<(std::ostream& os, const answers& a) { return os << a.str(); }
-
-private:
-    std::shared_ptr<std::string> bytes_;
-    std::shared_ptr<proto::reply_decoder> decoded_;
-    std::vector<proto::reply> items_;
-    bool sent_ = true;
-};
+/// What the milter answered to one MTA command (moved to the client library).
+using cppmilter::client::answers;
 
 /// What Postfix 3.x offers: version 6, every action, every protocol bit (PROTOCOL.md §5.3).
 inline constexpr proto::optneg postfix_offer{6, proto::all_actions, proto::all_protocol};
