@@ -1,6 +1,8 @@
 // Micro-benchmark: the DSL's dispatch (cm::connection over a milter) against the same filter
 // written by hand as a switch over the protocol core (proto::filter_session), both fed the
 // same in-memory transcript of a Postfix-like session. See bench/README.md.
+#include "sender_block.hpp"
+
 #include <cppmilter/cppmilter.hpp>
 
 #include <benchmark/benchmark.h>
@@ -117,15 +119,9 @@ const std::string& transcript() {
 
 // ---------------------------------------------------------------- the filter's behaviour
 
-/// The sender test both filters share: "<x@Blocked.Example>" is blocked (never in the transcript).
-bool sender_blocked(std::string_view address) noexcept {
-    if (address.size() >= 2 && address.front() == '<' && address.back() == '>')
-        address = address.substr(1, address.size() - 2);
-    constexpr std::string_view domain = "@blocked.example";
-    return address.size() >= domain.size() &&
-           std::equal(domain.rbegin(), domain.rend(), address.rbegin(),
-                      [](char d, char a) { return d == std::tolower(static_cast<unsigned char>(a)); });
-}
+/// The sender test both filters share: the sender_block example's ("<x@Blocked.Example>" is
+/// blocked; never in the transcript).
+using examples::is_blocked;
 
 // ---------------------------------------------------------------- 1. the DSL
 
@@ -136,7 +132,7 @@ struct per_message {
 /// Blocks some senders, counts recipients, tags messages that have a Subject and recipients.
 inline constexpr auto dsl_milter = cm::milter<cm::message_scoped<per_message>>(
     cm::on_mail_from([](const cm::mail_from& m) -> cm::verdict {
-        if (sender_blocked(m.address)) return cm::reject;
+        if (is_blocked(m.address)) return cm::reject;
         return cm::next;
     }),
     cm::on_rcpt([](const cm::rcpt&, auto& ctx) { ++ctx.message().recipients; }),
@@ -218,7 +214,7 @@ private:
         switch (cmd.index()) {
         case index_of<proto::mail>:
             reset_message();
-            if (sender_blocked(std::get_if<proto::mail>(&cmd)->address)) return session_.answer(proto::reject{}, out);
+            if (is_blocked(std::get_if<proto::mail>(&cmd)->address)) return session_.answer(proto::reject{}, out);
             return session_.answer(proto::continue_{}, out);
         case index_of<proto::rcpt>:
             ++recipients_;

@@ -123,10 +123,10 @@ protected:
     static constexpr auto part_indices = hana::make_range(hana::size_c<0>, hana::length(Pipeline::part_types));
     static constexpr int buffering = Pipeline::eom_buffering();
 
-    /// Runs the hooks of stage S in part order until one returns something other than next.
-    template <stage S, class Event>
-    verdict run(const Event& event) {
-        verdict decision = next;
+    /// Calls `f(element, ctx)` for each hook of stage S in pipeline order, with that part's
+    /// context, until `f` returns true (a decision was made).
+    template <stage S, class F>
+    void for_each_hook(F&& f) {
         bool decided = false;
         hana::for_each(part_indices, [&](auto i) {
             auto& part = hana::at(pipeline_.parts, i);
@@ -138,23 +138,32 @@ protected:
                     if constexpr (E::at == S) {
                         if (decided) return;
                         using Ctx = typename part_type::template context_type<S>;
-                        using R = detail::hook_result<S, decltype(E::fn), Ctx>;
-                        static_assert(!detail::awaited<std::remove_cvref_t<typename R::type>>::is_async,
+                        static_assert(!detail::awaited<std::remove_cvref_t<typename detail::hook_result<S, decltype(E::fn), Ctx>::type>>::is_async,
                                       "cppmilter: this milter has an async hook: run it with the Asio "
                                       "server; the in-process connection and harness are synchronous");
                         Ctx ctx{state.connection, state.message, session_.macros()};
-                        if constexpr (std::is_void_v<typename R::type>) {
-                            detail::call<S>(element.fn, event, ctx);
-                        } else {
-                            verdict v = body_verdict{detail::call<S>(element.fn, event, ctx)};
-                            if (!v.is_next()) {
-                                decision = std::move(v);
-                                decided = true;
-                            }
-                        }
+                        decided = f(element, ctx);
                     }
                 }
             });
+        });
+    }
+
+    /// Runs the hooks of stage S in part order until one returns something other than next.
+    template <stage S, class Event>
+    verdict run(const Event& event) {
+        verdict decision = next;
+        for_each_hook<S>([&](const auto& element, auto& ctx) {
+            using R = typename detail::hook_result<S, decltype(element.fn), std::remove_cvref_t<decltype(ctx)>>::type;
+            if constexpr (std::is_void_v<R>) {
+                detail::call<S>(element.fn, event, ctx);
+                return false;
+            } else {
+                verdict v = body_verdict{detail::call<S>(element.fn, event, ctx)};
+                if (v.is_next()) return false;
+                decision = std::move(v);
+                return true;
+            }
         });
         return decision;
     }
@@ -283,37 +292,20 @@ protected:
 
     proto::result<void> finish_message(std::string& out) {
         verdict decision = next;
-        bool decided = false;
         proto::result<void> status;
-        hana::for_each(part_indices, [&](auto i) {
-            auto& part = hana::at(pipeline_.parts, i);
-            auto& state = hana::at(states_, i);
-            using part_type = std::remove_cvref_t<decltype(part)>;
-            hana::for_each(part.elements, [&](const auto& element) {
-                using E = std::remove_cvref_t<decltype(element)>;
-                if constexpr (detail::is_hook<E>::value) {
-                    if constexpr (E::at == stage::end_of_message) {
-                        if (decided) return;
-                        using Ctx = typename part_type::template context_type<stage::end_of_message>;
-                        using Event = typename detail::eom_event<decltype(E::fn), Ctx>::type;
-                        using R = typename detail::hook_result<stage::end_of_message, decltype(E::fn), Ctx>::type;
-                        static_assert(!detail::awaited<std::remove_cvref_t<R>>::is_async,
-                                      "cppmilter: this milter has an async hook: run it with the Asio "
-                                      "server; the in-process connection and harness are synchronous");
-                        Ctx ctx{state.connection, state.message, session_.macros()};
-                        verdict v = next;
-                        if constexpr (std::is_void_v<R>)
-                            detail::call<stage::end_of_message>(element.fn, eom_event_for<Event>(), ctx);
-                        else
-                            apply_eom_result(detail::call<stage::end_of_message>(element.fn, eom_event_for<Event>(), ctx),
-                                             v, status, out);
-                        if (!v.is_next()) {
-                            decision = std::move(v);
-                            decided = true;
-                        }
-                    }
-                }
-            });
+        for_each_hook<stage::end_of_message>([&](const auto& element, auto& ctx) {
+            using Ctx = std::remove_cvref_t<decltype(ctx)>;
+            using Event = typename detail::eom_event<decltype(element.fn), Ctx>::type;
+            using R = typename detail::hook_result<stage::end_of_message, decltype(element.fn), Ctx>::type;
+            verdict v = next;
+            if constexpr (std::is_void_v<R>)
+                detail::call<stage::end_of_message>(element.fn, eom_event_for<Event>(), ctx);
+            else
+                apply_eom_result(detail::call<stage::end_of_message>(element.fn, eom_event_for<Event>(), ctx), v,
+                                 status, out);
+            if (v.is_next()) return false;
+            decision = std::move(v);
+            return true;
         });
         if (!status) return status;
         return answer(decision, out);
