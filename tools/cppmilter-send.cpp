@@ -7,6 +7,7 @@
 // Exit status: 0 accepted, 1 rejected / tempfailed / discarded, 2 error (connection,
 // timeout, protocol violation), 64 usage error.
 #include <cppmilter/asio/listen.hpp>
+#include <cppmilter/asio/options.hpp>
 #include <cppmilter/client/client.hpp>
 
 #include <boost/program_options.hpp>
@@ -37,16 +38,10 @@ struct usage_error : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-/// "30s", "500ms", "2m", "10" (seconds).
+/// "30s", "500ms", "2m", "10" (seconds): the server's syntax.
 std::chrono::milliseconds parse_duration(const std::string& text) {
-    long long n = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    const std::string_view unit{end, static_cast<std::size_t>(text.data() + text.size() - end)};
-    if (ec != std::errc{} || n <= 0) throw usage_error{"--timeout: '" + text + "' is not a positive duration"};
-    if (unit.empty() || unit == "s") return std::chrono::seconds{n};
-    if (unit == "ms") return std::chrono::milliseconds{n};
-    if (unit == "m") return std::chrono::minutes{n};
-    throw usage_error{"--timeout: unknown unit in '" + text + "' (ms, s, m)"};
+    if (auto d = cppmilter::asio_server::parse_duration(text)) return *d;
+    throw usage_error{"--timeout: '" + text + "' is not a duration (30, 30s, 500ms, 5m)"};
 }
 
 proto::optneg parse_offer(const std::string& name) {

@@ -39,16 +39,23 @@ T parse_number(const std::string& option, std::string_view text, T low, T high) 
 }
 
 std::chrono::milliseconds parse_duration(const std::string& option, std::string_view text) {
+    if (auto d = asio_server::parse_duration(text)) return *d;
+    throw usage{"--" + option + ": '" + std::string{text} + "' is not a duration (30, 30s, 500ms, 5m, 1h)"};
+}
+
+} // namespace
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept {
     std::uint64_t scale = 1000; // plain numbers are seconds
     if (text.ends_with("ms")) scale = 1, text.remove_suffix(2);
     else if (text.ends_with("s")) text.remove_suffix(1);
     else if (text.ends_with("m")) scale = 60'000, text.remove_suffix(1);
     else if (text.ends_with("h")) scale = 3'600'000, text.remove_suffix(1);
-    const auto n = parse_number<std::uint64_t>(option + " (a duration: 30, 30s, 500ms, 5m)", text, 1, 1'000'000'000);
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+    if (ec != std::errc{} || end != text.data() + text.size() || n < 1 || n > 1'000'000'000) return std::nullopt;
     return std::chrono::milliseconds{n * scale};
 }
-
-} // namespace
 
 command_line parse_command_line(int argc, const char* const* argv, std::string_view program, std::string_view version) {
     command_line result;

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,6 +41,10 @@ struct command_line {
     int exit_code = 0;       ///< for action::exit: 0 after --help/--version, 64 on a usage error
     std::string message;     ///< text to print for action::exit (help, version or the error line)
 };
+
+/// "30" (seconds), "30s", "500ms", "5m", "1h" → milliseconds; nullopt if it is none of these
+/// (or not from 1 to 10^9 units).
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept;
 
 /// Parses `--listen SPEC` (repeatable), `--threads N`, `--max-connections N`, `--timeout DUR`,
 /// `--hook-timeout DUR`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
