@@ -2,6 +2,9 @@
 // byte stream to a decoder in the chunk sizes the input selects.
 #pragma once
 
+#include <cppmilter/proto/decoder.hpp>
+#include <cppmilter/proto/encoder.hpp>
+
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +13,9 @@
 #include <cstring>
 #include <iostream>
 #include <sstream>
+#include <string>
 #include <string_view>
+#include <variant>
 
 namespace cppmilter::fuzz {
 
@@ -129,6 +134,41 @@ void feed_split(Decoder& decoder, std::string_view stream, std::uint8_t selector
         stream.remove_prefix(n);
         if (!drain()) return;
     }
+}
+
+
+/// A decoded message (command or reply) must survive encode → decode unchanged; `Chunked`
+/// (BODY, REPLBODY) may come back split in 65535-byte packets. Returns the encoded bytes.
+template <class Decoder, class Chunked, class Message>
+std::string check_roundtrip(const Message& m) {
+    std::string wire;
+    require(proto::encode(wire, m).has_value(), "a decoded message does not encode");
+    Decoder again;
+    again.feed(wire);
+    const auto* chunked = std::get_if<Chunked>(&m);
+    std::string chunks;
+    std::size_t packets = 0;
+    while (auto r = again.next()) {
+        require(r->has_value(), "a re-encoded message does not decode");
+        ++packets;
+        if (chunked) {
+            const auto* c = std::get_if<Chunked>(&r->value());
+            require(c != nullptr, "a re-encoded BODY/REPLBODY decodes as something else");
+            chunks += c->chunk;
+        } else {
+            require(r->value() == m, "a re-encoded message decodes differently");
+        }
+    }
+    require(again.at_packet_boundary(), "a re-encoded message ends inside a packet");
+    if (chunked) {
+        require(chunks == chunked->chunk, "a re-encoded BODY/REPLBODY decodes to other bytes");
+        const std::size_t expected =
+            chunked->chunk.empty() ? 1 : (chunked->chunk.size() + proto::max_body_chunk - 1) / proto::max_body_chunk;
+        require(packets == expected, "a re-encoded BODY/REPLBODY has an unexpected number of packets");
+    } else {
+        require(packets == 1, "a re-encoded message is not one packet");
+    }
+    return wire;
 }
 
 } // namespace cppmilter::fuzz

@@ -35,32 +35,7 @@ constexpr std::size_t max_payloads[4] = {70000, proto::max_payload_64k, proto::m
 
 /// A decoded reply must survive encode → decode unchanged (REPLBODY may come back split).
 void check_roundtrip(const proto::reply& r) {
-    std::string wire;
-    require(proto::encode(wire, r).has_value(), "a decoded reply does not encode");
-    proto::reply_decoder again;
-    again.feed(wire);
-    const auto* body = std::get_if<proto::replace_body>(&r);
-    std::string chunks;
-    std::size_t packets = 0;
-    while (auto next = again.next()) {
-        require(next->has_value(), "a re-encoded reply does not decode");
-        ++packets;
-        if (body) {
-            const auto* b = std::get_if<proto::replace_body>(&next->value());
-            require(b != nullptr, "a re-encoded REPLBODY decodes as another reply");
-            chunks += b->chunk;
-        } else {
-            require(next->value() == r, "a re-encoded reply decodes differently");
-        }
-    }
-    require(again.at_packet_boundary(), "a re-encoded reply ends inside a packet");
-    if (body) {
-        require(chunks == body->chunk, "a re-encoded REPLBODY decodes to other bytes");
-        const std::size_t expected = body->chunk.empty() ? 1 : (body->chunk.size() + proto::max_body_chunk - 1) / proto::max_body_chunk;
-        require(packets == expected, "a re-encoded REPLBODY has an unexpected number of packets");
-    } else {
-        require(packets == 1, "a re-encoded reply is not one packet");
-    }
+    cppmilter::fuzz::check_roundtrip<proto::reply_decoder, proto::replace_body>(r);
 }
 
 void on_reply(const proto::reply& r, std::ostream& log) {
