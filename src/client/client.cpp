@@ -30,44 +30,22 @@ std::string one_line(const T& x) {
     return os.str();
 }
 
-std::string name_of(proto::command_kind k) { return std::string{proto::to_string(k)}; }
-
 std::string system_message(int err) { return std::strerror(err); }
-
-/// The wire bytes of one packet (length prefix, letter, payload).
-void append_packet(std::string& out, const proto::packet& p) {
-    const auto len = static_cast<std::uint32_t>(p.payload.size() + 1);
-    out.push_back(static_cast<char>((len >> 24) & 0xff));
-    out.push_back(static_cast<char>((len >> 16) & 0xff));
-    out.push_back(static_cast<char>((len >> 8) & 0xff));
-    out.push_back(static_cast<char>(len & 0xff));
-    out.push_back(p.letter);
-    out.append(p.payload);
-}
 
 } // namespace
 
-blocking_client::blocking_client(client_options options)
-    : client_options_{options}, reader_{options.max_payload} {}
+blocking_client::blocking_client(client_options options) : client_core{options} {}
 
 blocking_client::~blocking_client() { close(); }
 
 blocking_client::blocking_client(blocking_client&& other) noexcept
-    : trace{std::move(other.trace)}, client_options_{other.client_options_}, fd_{std::exchange(other.fd_, -1)},
-      reader_{std::move(other.reader_)}, negotiation_{std::move(other.negotiation_)}, options_{other.options_},
-      progress_{other.progress_}, macros_sent_{other.macros_sent_} {}
+    : client_core{std::move(other)}, fd_{std::exchange(other.fd_, -1)} {}
 
 blocking_client& blocking_client::operator=(blocking_client&& other) noexcept {
     if (this != &other) {
         close();
-        trace = std::move(other.trace);
-        client_options_ = other.client_options_;
+        client_core::operator=(std::move(other));
         fd_ = std::exchange(other.fd_, -1);
-        reader_ = std::move(other.reader_);
-        negotiation_ = std::move(other.negotiation_);
-        options_ = other.options_;
-        progress_ = other.progress_;
-        macros_sent_ = other.macros_sent_;
     }
     return *this;
 }
@@ -75,7 +53,6 @@ blocking_client& blocking_client::operator=(blocking_client&& other) noexcept {
 void blocking_client::close() noexcept {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    reader_ = proto::packet_reader{client_options_.max_payload};
 }
 
 void blocking_client::fail(const std::string& what) {
@@ -85,9 +62,7 @@ void blocking_client::fail(const std::string& what) {
 
 void blocking_client::connect(std::string_view spec) {
     close();
-    options_ = {};
-    negotiation_ = {};
-    macros_sent_ = false;
+    reset();
     auto parsed = asio_server::parse_listen_spec(spec);
     if (!parsed) throw client_error{parsed.error()};
     const auto& where = *parsed;
@@ -136,7 +111,7 @@ void blocking_client::connect(std::string_view spec) {
         int one = 1; // one packet per command, without waiting for the delayed ACK
         ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    const auto deadline = clock::now() + client_options_.command_timeout;
+    const auto deadline = clock::now() + options().command_timeout;
     while (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), addr_len) != 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN && clock::now() < deadline) { // a UNIX listener's backlog is full
@@ -180,20 +155,10 @@ void blocking_client::send_bytes(std::string_view bytes, clock::time_point deadl
     }
 }
 
-void blocking_client::send(const proto::command& c) {
-    std::string bytes;
-    if (auto ok = proto::encode(bytes, c); !ok) throw client_error{"cannot encode: " + ok.error().message()};
-    log("> " + one_line(c));
-    send_bytes(bytes, clock::now() + client_options_.command_timeout);
-}
-
 proto::packet blocking_client::next_packet(clock::time_point deadline) {
     for (;;) {
-        if (auto p = reader_.next()) {
-            if (!*p) fail("the milter broke the framing: " + p->error().message());
-            return **p;
-        }
-        auto room = reader_.prepare(4096);
+        if (auto p = buffered_packet()) return *p;
+        auto room = receive_buffer();
         const ssize_t n = ::recv(fd_, room.data(), room.size(), 0);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -204,135 +169,84 @@ proto::packet blocking_client::next_packet(clock::time_point deadline) {
             fail("read failed: " + system_message(errno));
         }
         if (n == 0) fail("the milter closed the connection");
-        reader_.commit(static_cast<std::size_t>(n));
+        received(static_cast<std::size_t>(n));
     }
 }
 
 const negotiation& blocking_client::negotiate() {
-    const auto& offer = client_options_.offer;
-    send(offer);
-    const auto timeout = client_options_.command_timeout;
-    const auto p = next_packet(clock::now() + timeout);
-    if (p.letter != 'O') {
-        auto r = proto::parse_reply(p);
-        fail("OPTNEG answered with " + (r ? one_line(*r) : "letter '" + std::string(1, p.letter) + "'") +
-             " instead of an OPTNEG reply");
-    }
-    if (p.payload.size() < 12)
-        fail("OPTNEG reply too short: " + std::to_string(p.payload.size()) + " bytes, at least 12 needed");
-    auto r = proto::parse_reply(p);
-    if (!r) fail("malformed OPTNEG reply: " + r.error().message());
-    const auto& o = std::get<proto::optneg_reply>(*r);
-    log("< " + one_line(*r));
-    if (o.version < proto::min_protocol_version || o.version > offer.version)
-        fail("OPTNEG reply: version " + std::to_string(o.version) + " not within 2.." + std::to_string(offer.version));
-    if (const auto extra = o.actions - offer.actions; !extra.empty())
-        fail("OPTNEG reply: actions not offered: " + proto::to_string(extra));
-    if (const auto extra = o.protocol - offer.protocol - proto::internal_protocol; !extra.empty())
-        fail("OPTNEG reply: protocol bits not offered: " + proto::to_string(extra));
-    negotiation n;
-    n.version = o.version;
-    n.actions = o.actions;
-    n.protocol = o.protocol - proto::internal_protocol;
-    for (std::size_t i = 0; i < o.macros.size(); ++i)
-        if (o.macros[i]) n.macros[i] = std::string{*o.macros[i]};
-    negotiation_ = std::move(n);
-    options_ = negotiation_.options();
-    return negotiation_;
-}
-
-void blocking_client::macros(char stage, const std::vector<std::pair<std::string, std::string>>& pairs) {
-    std::vector<std::pair<std::string_view, std::string_view>> views(pairs.begin(), pairs.end());
     std::string bytes;
-    if (auto ok = proto::encode_macro(bytes, stage, views); !ok) throw client_error{"cannot encode: " + ok.error().message()};
-    proto::command_decoder d;
-    d.feed(bytes);
-    if (auto c = d.next(); c && *c) log("> " + one_line(**c));
-    send_bytes(bytes, clock::now() + client_options_.command_timeout);
-    macros_sent_ = true;
+    append_optneg(bytes);
+    const auto deadline = clock::now() + options().command_timeout;
+    send_bytes(bytes, deadline);
+    try {
+        return accept_optneg(next_packet(deadline));
+    } catch (const client_error&) {
+        close();
+        throw;
+    }
 }
 
-answers blocking_client::read_answer(proto::command_kind k, std::chrono::milliseconds timeout,
-                                     std::size_t* progress) {
-    const bool at_eom = k == proto::command_kind::end_of_body;
+void blocking_client::macros(char stage, const macro_list& pairs) {
+    std::string bytes;
+    append_macros(bytes, stage, pairs);
+    send_bytes(bytes, clock::now() + options().command_timeout);
+}
+
+answers blocking_client::read_answer(proto::command_kind k, std::size_t* progress) {
+    const auto timeout = timeout_for(k);
     auto deadline = clock::now() + timeout;
-    std::string bytes;
-    for (;;) {
-        const auto p = next_packet(deadline);
-        auto r = proto::parse_reply(p);
-        if (!r) fail("malformed reply to " + name_of(k) + ": " + r.error().message());
-        const auto rk = proto::kind_of(*r);
-        log("< " + one_line(*r));
-        const std::string what = std::string{proto::to_string(rk)} + " in answer to " + name_of(k);
-        if (rk == proto::reply_kind::progress) {
-            ++progress_;
-            if (progress) ++*progress;
-            deadline = clock::now() + timeout;
-            continue;
+    std::string collected;
+    try {
+        for (;;) {
+            switch (accept_reply(k, next_packet(deadline), collected)) {
+            case reply_step::progress:
+                if (progress) ++*progress;
+                deadline = clock::now() + timeout;
+                break;
+            case reply_step::partial: break;
+            case reply_step::verdict: return answers{collected};
+            }
         }
-        if (rk == proto::reply_kind::optneg) fail("protocol violation: " + what);
-        if (proto::is_modification(rk)) {
-            if (!at_eom) fail("protocol violation: " + what + " (modifications only at end of message)");
-            if (const auto missing = proto::required_action(rk) - options_.actions; !missing.empty())
-                fail("protocol violation: " + what + " needs action " + proto::to_string(missing) +
-                     ", which was not negotiated");
-        }
-        if (rk == proto::reply_kind::skip) {
-            if (k != proto::command_kind::body) fail("protocol violation: " + what + " (SKIP only after BODY)");
-            if (!options_.protocol.has(proto::protocol::skip)) fail("protocol violation: " + what + " (SKIP not negotiated)");
-        }
-        append_packet(bytes, p);
-        if (proto::is_verdict(rk)) return answers{std::move(bytes)};
+    } catch (const client_error&) {
+        close();
+        throw;
     }
 }
 
-answers blocking_client::event(const proto::command& c, std::chrono::milliseconds timeout) {
+answers blocking_client::event(const proto::command& c) {
+    std::string bytes;
+    if (!append_event(bytes, c)) return answers{{}, false};
     const auto k = proto::kind_of(c);
-    if (!options_.sends(k)) {
-        log("- " + name_of(k) + " (not sent)");
-        return answers{{}, false};
-    }
-    if (client_options_.postfix_macros && !macros_sent_) {
-        std::string bytes;
-        (void)proto::encode_macro(bytes, static_cast<char>(k), {});
-        log("> MACRO stage=\"" + std::string(1, static_cast<char>(k)) + "\"");
-        send_bytes(bytes, clock::now() + client_options_.command_timeout);
-    }
-    macros_sent_ = false;
-    send(c);
-    if (!options_.expects_answer(k)) return answers{};
-    return read_answer(k, timeout, nullptr);
+    send_bytes(bytes, clock::now() + options().command_timeout);
+    if (!expects_answer(k)) return answers{};
+    return read_answer(k, nullptr);
 }
 
 answers blocking_client::connect_info(std::string_view hostname, proto::address_family family, std::uint16_t port,
                                       std::string_view address) {
-    return event(proto::connect{hostname, family, port, address}, client_options_.command_timeout);
+    return event(proto::connect{hostname, family, port, address});
 }
-answers blocking_client::helo(std::string_view name) {
-    return event(proto::helo{name}, client_options_.command_timeout);
-}
+answers blocking_client::helo(std::string_view name) { return event(proto::helo{name}); }
 answers blocking_client::mail_from(std::string_view address, const std::vector<std::string>& esmtp_args) {
     std::string raw;
     for (const auto& a : esmtp_args) raw.append(a).push_back('\0');
-    return event(proto::mail{address, proto::string_list{raw}}, client_options_.command_timeout);
+    return event(proto::mail{address, proto::string_list{raw}});
 }
 answers blocking_client::rcpt(std::string_view address, const std::vector<std::string>& esmtp_args) {
     std::string raw;
     for (const auto& a : esmtp_args) raw.append(a).push_back('\0');
-    return event(proto::rcpt{address, proto::string_list{raw}}, client_options_.command_timeout);
+    return event(proto::rcpt{address, proto::string_list{raw}});
 }
-answers blocking_client::data() { return event(proto::data{}, client_options_.command_timeout); }
+answers blocking_client::data() { return event(proto::data{}); }
 answers blocking_client::header(std::string_view name, std::string_view value) {
-    return event(proto::header{name, value}, client_options_.content_timeout);
+    return event(proto::header{name, value});
 }
-answers blocking_client::end_of_headers() {
-    return event(proto::end_of_headers{}, client_options_.content_timeout);
-}
+answers blocking_client::end_of_headers() { return event(proto::end_of_headers{}); }
 answers blocking_client::body(std::string_view content) {
     if (content.empty()) return answers{{}, false};
     answers last;
     for (std::size_t at = 0; at < content.size(); at += proto::max_body_chunk) {
-        last = event(proto::body{content.substr(at, proto::max_body_chunk)}, client_options_.content_timeout);
+        last = event(proto::body{content.substr(at, proto::max_body_chunk)});
         if (!last.sent()) return last;
         const auto* v = last.last();
         if (v && !std::holds_alternative<proto::continue_>(*v)) return last;
@@ -341,32 +255,28 @@ answers blocking_client::body(std::string_view content) {
 }
 eom_result blocking_client::end_of_message() {
     eom_result r;
-    const proto::command c = proto::end_of_body{};
-    if (client_options_.postfix_macros && !macros_sent_) {
-        std::string bytes;
-        (void)proto::encode_macro(bytes, 'E', {});
-        log("> MACRO stage=\"E\"");
-        send_bytes(bytes, clock::now() + client_options_.command_timeout);
-    }
-    macros_sent_ = false;
-    send(c);
-    r.all = read_answer(proto::command_kind::end_of_body, client_options_.content_timeout, &r.progress);
+    std::string bytes;
+    (void)append_event(bytes, proto::end_of_body{}); // never switched off
+    send_bytes(bytes, clock::now() + options().command_timeout);
+    r.all = read_answer(proto::command_kind::end_of_body, &r.progress);
     return r;
 }
-answers blocking_client::unknown(std::string_view line) {
-    return event(proto::unknown{line}, client_options_.command_timeout);
-}
+answers blocking_client::unknown(std::string_view line) { return event(proto::unknown{line}); }
 void blocking_client::abort() {
-    send(proto::abort{});
-    macros_sent_ = false;
+    std::string bytes;
+    append_command(bytes, proto::abort{});
+    send_bytes(bytes, clock::now() + options().command_timeout);
 }
 void blocking_client::quit() {
-    send(proto::quit{});
+    std::string bytes;
+    append_command(bytes, proto::quit{});
+    send_bytes(bytes, clock::now() + options().command_timeout);
     close();
 }
 void blocking_client::quit_new_connection() {
-    send(proto::quit_new_connection{});
-    macros_sent_ = false;
+    std::string bytes;
+    append_command(bytes, proto::quit_new_connection{});
+    send_bytes(bytes, clock::now() + options().command_timeout);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@
 #pragma once
 
 #include <cppmilter/client/answers.hpp>
+#include <cppmilter/client/detail/client_core.hpp>
+#include <cppmilter/client/options.hpp>
 #include <cppmilter/proto/commands.hpp>
 #include <cppmilter/proto/constants.hpp>
 #include <cppmilter/proto/decoder.hpp>
@@ -35,51 +37,6 @@
 #include <vector>
 
 namespace cppmilter::client {
-
-/// Connecting failed, the milter did not answer in time, closed the connection, wrote
-/// something undecodable, or broke the protocol (the message names the violation).
-struct client_error : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
-/// What Postfix 3.x offers: version 6, every action, every protocol bit.
-constexpr proto::optneg postfix_offer() noexcept { return {6, proto::all_actions, proto::all_protocol}; }
-/// What Sendmail 8.14+ offers: version 6, actions 0x1FF, protocol 0x1FFFFF.
-constexpr proto::optneg sendmail_offer() noexcept {
-    return {6, proto::action_set::from_bits(0x1FF), proto::protocol_set::from_bits(0x1FFFFF)};
-}
-/// An old MTA speaking version 2 (Sendmail 8.12): no DATA, no UNKNOWN, v2 masks.
-constexpr proto::optneg v2_offer() noexcept { return {2, proto::v2_actions, proto::v2_protocol}; }
-
-struct client_options {
-    proto::optneg offer = postfix_offer();
-    /// Connect, OPTNEG, CONNECT, HELO, MAIL, RCPT, DATA, UNKNOWN (milter_command_timeout).
-    std::chrono::milliseconds command_timeout{std::chrono::seconds{30}};
-    /// HEADER, EOH, BODY, end of message (milter_content_timeout).
-    std::chrono::milliseconds content_timeout{std::chrono::seconds{300}};
-    /// Largest reply payload accepted.
-    std::size_t max_payload = proto::default_max_payload;
-    /// Send an (empty) MACRO packet before every event, as Postfix does.
-    bool postfix_macros = true;
-};
-
-/// The milter's OPTNEG reply, owned.
-struct negotiation {
-    std::uint32_t version = 0;
-    proto::action_set actions{};
-    proto::protocol_set protocol{};
-    /// Macro lists per macro_stage, as the milter asked for them (nullopt: none asked).
-    std::array<std::optional<std::string>, proto::macro_stage_count> macros{};
-
-    proto::negotiated_options options() const noexcept { return {version, actions, protocol}; }
-};
-
-/// The answers to end of message: modifications in the order received, then the verdict
-/// (the last reply). PROGRESS replies are not in `all`, only counted.
-struct eom_result {
-    answers all;
-    std::size_t progress = 0;
-};
 
 /// A message as the MTA holds it: envelope, header fields (values as sent to the milter:
 /// folded lines joined by "\n", the leading space after the colon removed) and the body with
@@ -109,7 +66,8 @@ message parse_rfc5322(std::string_view text);
 std::string to_rfc5322(const message& m);
 
 /// An MTA-side milter connection, blocking, one thread. Not copyable; movable.
-class blocking_client {
+/// async_client offers the same calls as coroutines.
+class blocking_client : private detail::client_core {
 public:
     using clock = std::chrono::steady_clock;
 
@@ -130,14 +88,16 @@ public:
     /// Sends OPTNEG with options().offer and validates the reply (§10.2): letter O, at least
     /// 12 bytes, version 2..offered, actions and protocol bits within the offer.
     const negotiation& negotiate();
-    const negotiation& negotiated() const noexcept { return negotiation_; }
-    /// What negotiate() agreed (before: the offer itself).
-    const proto::negotiated_options& session_options() const noexcept { return options_; }
-    const client_options& options() const noexcept { return client_options_; }
+    using client_core::macro_list;
+    using client_core::negotiated;
+    using client_core::options;
+    using client_core::progress_count;
+    using client_core::session_options;
+    using client_core::trace;
 
     /// MACRO for the command letter `stage` ('C', 'H', 'M', 'R', 'T', 'L', 'N', 'B', 'E').
     /// With postfix_macros, the empty MACRO before the next event is then not sent.
-    void macros(char stage, const std::vector<std::pair<std::string, std::string>>& pairs);
+    void macros(char stage, const macro_list& pairs);
 
     // Each event honours the negotiation: a command switched off by NO* (or too new for the
     // version) is not sent and answers{{}, false} comes back; under an NR* bit nothing is
@@ -160,32 +120,15 @@ public:
     void quit();
     void quit_new_connection();
 
-    /// PROGRESS replies seen on this connection.
-    std::size_t progress_count() const noexcept { return progress_; }
-
-    /// Called with one line per command sent ("> MAIL address=...") and per reply received
-    /// ("< CONTINUE"); also "- HEADER (not sent)" for switched-off commands.
-    std::function<void(std::string_view)> trace;
-
 private:
-    answers event(const proto::command& c, std::chrono::milliseconds timeout);
-    void send(const proto::command& c);
+    answers event(const proto::command& c);
     void send_bytes(std::string_view bytes, clock::time_point deadline);
-    answers read_answer(proto::command_kind k, std::chrono::milliseconds timeout, std::size_t* progress);
+    answers read_answer(proto::command_kind k, std::size_t* progress);
     [[noreturn]] void fail(const std::string& what);
     proto::packet next_packet(clock::time_point deadline);
     bool wait_for(short events, clock::time_point deadline);
-    void log(std::string_view line) const {
-        if (trace) trace(line);
-    }
 
-    client_options client_options_;
     int fd_ = -1;
-    proto::packet_reader reader_;
-    negotiation negotiation_{};
-    proto::negotiated_options options_{};
-    std::size_t progress_ = 0;
-    bool macros_sent_ = false;  // an explicit MACRO went out since the last event
 };
 
 /// How a message fared, from an SMTP client's point of view.
