@@ -52,7 +52,7 @@ std::chrono::milliseconds client_core::timeout_for(proto::command_kind k) const 
 
 void client_core::append_command(std::string& out, const proto::command& c) {
     if (auto ok = proto::encode(out, c); !ok) throw client_error{"cannot encode: " + ok.error().message()};
-    log("> " + one_line(c));
+    log([&] { return "> " + one_line(c); });
     macros_sent_ = false;
 }
 
@@ -65,7 +65,7 @@ void client_core::append_macros(std::string& out, char stage, const macro_list& 
     if (trace) {
         proto::command_decoder d;
         d.feed(std::string_view{out}.substr(start));
-        if (auto c = d.next(); c && *c) log("> " + one_line(**c));
+        if (auto c = d.next(); c && *c) log([&] { return "> " + one_line(**c); });
     }
     macros_sent_ = true;
 }
@@ -73,12 +73,12 @@ void client_core::append_macros(std::string& out, char stage, const macro_list& 
 bool client_core::append_event(std::string& out, const proto::command& c) {
     const auto k = proto::kind_of(c);
     if (!options_.sends(k)) {
-        log("- " + name_of(k) + " (not sent)");
+        log([&] { return "- " + name_of(k) + " (not sent)"; });
         return false;
     }
     if (client_options_.postfix_macros && !macros_sent_) {
         (void)proto::encode_macro(out, static_cast<char>(k), {});
-        log("> MACRO stage=\"" + std::string(1, static_cast<char>(k)) + "\"");
+        log([&] { return "> MACRO stage=\"" + std::string(1, static_cast<char>(k)) + "\""; });
     }
     append_command(out, c);
     return true;
@@ -103,7 +103,7 @@ const negotiation& client_core::accept_optneg(const proto::packet& p) {
     auto r = proto::parse_reply(p);
     if (!r) throw client_error{"malformed OPTNEG reply: " + r.error().message()};
     const auto& o = std::get<proto::optneg_reply>(*r);
-    log("< " + one_line(*r));
+    log([&] { return "< " + one_line(*r); });
     if (o.version < proto::min_protocol_version || o.version > offer.version)
         throw client_error{"OPTNEG reply: version " + std::to_string(o.version) + " not within 2.." +
                            std::to_string(offer.version)};
@@ -127,7 +127,7 @@ client_core::reply_step client_core::accept_reply(proto::command_kind k, const p
     auto r = proto::parse_reply(p);
     if (!r) throw client_error{"malformed reply to " + name_of(k) + ": " + r.error().message()};
     const auto rk = proto::kind_of(*r);
-    log("< " + one_line(*r));
+    log([&] { return "< " + one_line(*r); });
     const auto what = [&] { return std::string{proto::to_string(rk)} + " in answer to " + name_of(k); };
     if (rk == proto::reply_kind::progress) {
         ++progress_;

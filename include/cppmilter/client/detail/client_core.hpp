@@ -73,8 +73,10 @@ protected:
     /// to `collected` (PROGRESS is counted instead). Throws client_error on a violation.
     reply_step accept_reply(proto::command_kind k, const proto::packet& p, std::string& collected);
 
-    void log(std::string_view line) const {
-        if (trace) trace(line);
+    /// Traces the line `make()` returns; builds it only when someone listens.
+    template <class MakeLine>
+    void log(MakeLine&& make) const {
+        if (trace) trace(make());
     }
 
 private:
