@@ -66,7 +66,7 @@ inline constexpr auto thrower = cm::milter(cm::on_mail_from([](const cm::mail_fr
 template <const auto& Pipeline>
 using server_of = srv::server<std::remove_cvref_t<decltype(Pipeline)>>;
 using showcase_server = server_of<examples::showcase>;
-using stamp_server = server_of<examples::stamp>;
+using stamp_server = server_of<examples::stamp_answering>;
 using thrower_server = server_of<thrower>;
 
 srv::server_options test_options(std::string listen) {
@@ -422,7 +422,7 @@ BOOST_FIXTURE_TEST_SUITE(server_load, watchdog)
 BOOST_AUTO_TEST_CASE(a_thousand_concurrent_connections) {
     raise_fd_limit();
     constexpr std::size_t count = 1000;
-    stamp_server s{examples::stamp, test_options("inet:127.0.0.1:0")};
+    stamp_server s{examples::stamp_answering, test_options("inet:127.0.0.1:0")};
     const auto address = s.start().at(0);
     const auto t0 = clock_type::now();
     {
@@ -590,7 +590,7 @@ BOOST_AUTO_TEST_CASE(a_throwing_hook_answers_the_fallback_and_the_connection_goe
 }
 
 BOOST_AUTO_TEST_CASE(an_mta_that_vanishes_mid_message_harms_no_other_connection) {
-    stamp_server s{examples::stamp, test_options("inet:127.0.0.1:0")};
+    stamp_server s{examples::stamp_answering, test_options("inet:127.0.0.1:0")};
     const auto address = s.start().at(0);
 
     auto start_message = [&](mta_client& m) {

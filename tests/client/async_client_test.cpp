@@ -84,7 +84,7 @@ BOOST_AUTO_TEST_CASE(showcase_on_tcp_and_unix) {
 }
 
 BOOST_AUTO_TEST_CASE(stamp_gets_every_command_answered) {
-    running s{examples::stamp, {"inet:127.0.0.1:0"}};
+    running s{examples::stamp_answering, {"inet:127.0.0.1:0"}};
     std::vector<std::string> got;
     run_session([&](asio::any_io_executor ex) -> awaitable_void {
         cl::async_client c{ex, quick()};
@@ -116,7 +116,7 @@ BOOST_AUTO_TEST_CASE(stamp_gets_every_command_answered) {
 }
 
 BOOST_AUTO_TEST_CASE(many_connections_on_one_thread) {
-    running s{examples::stamp, {"inet:127.0.0.1:0"}};
+    running s{examples::stamp_answering, {"inet:127.0.0.1:0"}};
     constexpr std::size_t connections = 64, messages = 5;
     std::size_t stamped = 0, sessions_done = 0;
     run_sessions(connections, [&](asio::any_io_executor ex, std::size_t i) -> awaitable_void {

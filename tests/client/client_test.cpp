@@ -49,7 +49,7 @@ BOOST_AUTO_TEST_CASE(showcase_negotiation_and_events_on_tcp_and_unix) {
 }
 
 BOOST_AUTO_TEST_CASE(stamp_gets_every_command_answered) {
-    running s{examples::stamp, {"inet:127.0.0.1:0"}};
+    running s{examples::stamp_answering, {"inet:127.0.0.1:0"}};
     cl::blocking_client c{quick()};
     c.connect(s.addresses.at(0));
     BOOST_TEST(c.negotiate().protocol.empty());
@@ -70,8 +70,22 @@ BOOST_AUTO_TEST_CASE(stamp_gets_every_command_answered) {
     c.quit();
 }
 
-BOOST_AUTO_TEST_CASE(v2_offer_sends_no_data_and_no_unknown) {
+BOOST_AUTO_TEST_CASE(stamp_is_answered_only_at_end_of_message) {
     running s{examples::stamp, {"inet:127.0.0.1:0"}};
+    cl::blocking_client c{quick()};
+    c.connect(s.addresses.at(0));
+    BOOST_TEST(proto::to_string(c.negotiate().protocol) ==
+               "NR_HDR|NR_CONN|NR_HELO|NR_MAIL|NR_RCPT|NR_DATA|NR_UNKN|NR_EOH|NR_BODY");
+    BOOST_TEST(c.connect_info("client.example", proto::address_family::inet, 25, "192.0.2.1") == "(no answer)");
+    BOOST_TEST(c.mail_from("<a@example.test>") == "(no answer)");
+    BOOST_TEST(c.header("Subject", "x") == "(no answer)");
+    BOOST_TEST(c.body(std::string(150000, 'x')) == "(no answer)");
+    BOOST_TEST(c.end_of_message().all == R"(ADDHEADER name="X-Bench" value="1"; CONTINUE)");
+    c.quit();
+}
+
+BOOST_AUTO_TEST_CASE(v2_offer_sends_no_data_and_no_unknown) {
+    running s{examples::stamp_answering, {"inet:127.0.0.1:0"}};
     auto o = quick();
     o.offer = cl::v2_offer();
     cl::blocking_client c{o};
@@ -86,7 +100,7 @@ BOOST_AUTO_TEST_CASE(v2_offer_sends_no_data_and_no_unknown) {
 }
 
 BOOST_AUTO_TEST_CASE(sendmail_offer_and_deliver) {
-    running s{examples::stamp, {"inet:127.0.0.1:0"}};
+    running s{examples::stamp_answering, {"inet:127.0.0.1:0"}};
     auto o = quick();
     o.offer = cl::sendmail_offer();
     o.postfix_macros = false;

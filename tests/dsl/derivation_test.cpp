@@ -1,5 +1,6 @@
 // Negotiation derived from a milter's type: checked at compile time and on the wire.
 #include "sender_block.hpp"
+#include "stamp.hpp"
 #include "tagger.hpp"
 
 #include <cppmilter/cppmilter.hpp>
@@ -19,15 +20,16 @@ constexpr cm::negotiation negotiation_of(const M&) {
     return M::negotiation;
 }
 
-// A milter that has every stage with a verdict: nothing may be switched off.
+// A milter that has every stage with a verdict decided at run time: nothing may be switched
+// off, every command is answered.
 inline constexpr auto everything = cm::milter(
-    cm::on_connect([](const cm::connect_info&) { return cm::next; }),
-    cm::on_helo([](const cm::helo_info&) { return cm::next; }),
-    cm::on_mail_from([](const cm::mail_from&) { return cm::next; }),
-    cm::on_rcpt([](const cm::rcpt&) { return cm::next; }),
-    cm::on_data([](const cm::data_info&) { return cm::next; }),
-    cm::on_header([](const cm::header&) { return cm::next; }),
-    cm::on_end_of_headers([](const cm::end_of_headers_info&) { return cm::next; }),
+    cm::on_connect([](const cm::connect_info&) -> cm::verdict { return cm::next; }),
+    cm::on_helo([](const cm::helo_info&) -> cm::verdict { return cm::next; }),
+    cm::on_mail_from([](const cm::mail_from&) -> cm::verdict { return cm::next; }),
+    cm::on_rcpt([](const cm::rcpt&) -> cm::verdict { return cm::next; }),
+    cm::on_data([](const cm::data_info&) -> cm::verdict { return cm::next; }),
+    cm::on_header([](const cm::header&) -> cm::verdict { return cm::next; }),
+    cm::on_end_of_headers([](const cm::end_of_headers_info&) -> cm::verdict { return cm::next; }),
     cm::on_body([](const cm::body_chunk&) -> cm::body_verdict { return cm::skip; }),
     cm::on_end_of_message([](const cm::end_of_message&) -> cm::eom<cm::replace_body, cm::add_rcpt_with_args, cm::change_from, cm::del_rcpt, cm::delete_header> {
         return cm::next;
@@ -58,6 +60,14 @@ static_assert(negotiation_of(everything).protocol == proto::protocol_set{P::skip
 static_assert(negotiation_of(everything).actions ==
               (A::change_body | A::add_rcpt_with_args | A::change_from | A::del_rcpt | A::change_headers));
 
+// stamp: hooks that can only continue (cm::next_t) need no answer; only end of message is
+// answered. stamp_answering: the same hooks typed cm::verdict are all answered.
+static_assert(negotiation_of(examples::stamp).protocol ==
+              (P::no_reply_connect | P::no_reply_helo | P::no_reply_mail | P::no_reply_rcpt | P::no_reply_data |
+               P::no_reply_header | P::no_reply_end_of_headers | P::no_reply_body | P::no_reply_unknown));
+static_assert(negotiation_of(examples::stamp_answering).protocol.empty());
+static_assert(negotiation_of(examples::stamp).actions == negotiation_of(examples::stamp_answering).actions);
+
 BOOST_AUTO_TEST_SUITE(derivation)
 
 BOOST_AUTO_TEST_CASE(the_wire_says_what_the_type_says) {
@@ -72,6 +82,12 @@ BOOST_AUTO_TEST_CASE(the_wire_says_what_the_type_says) {
 
     cm::testing::harness e{everything};
     BOOST_TEST(proto::to_string(e.negotiated().protocol) == "SKIP");
+
+    cm::testing::harness st{examples::stamp};
+    BOOST_TEST(st.negotiated().protocol == negotiation_of(examples::stamp).protocol);
+    BOOST_TEST(st.connect() == "(no answer)");
+    BOOST_TEST(st.mail_from("<a@example.test>") == "(no answer)");
+    BOOST_TEST(st.end_of_message() == "ADDHEADER name=\"X-Bench\" value=\"1\"; CONTINUE");
 }
 
 BOOST_AUTO_TEST_CASE(an_mta_that_cannot_grant_an_action_is_refused) {
@@ -146,6 +162,14 @@ inline constexpr auto skip_but_whole = cm::milter(
 } // namespace
 static_assert(!negotiation_of(skip_but_whole).protocol.has(P::skip));
 static_assert(!negotiation_of(skip_but_whole).protocol.has(P::no_body));
+
+// stamp: hooks that can only continue (cm::next_t) need no answer; only end of message is
+// answered. stamp_answering: the same hooks typed cm::verdict are all answered.
+static_assert(negotiation_of(examples::stamp).protocol ==
+              (P::no_reply_connect | P::no_reply_helo | P::no_reply_mail | P::no_reply_rcpt | P::no_reply_data |
+               P::no_reply_header | P::no_reply_end_of_headers | P::no_reply_body | P::no_reply_unknown));
+static_assert(negotiation_of(examples::stamp_answering).protocol.empty());
+static_assert(negotiation_of(examples::stamp).actions == negotiation_of(examples::stamp_answering).actions);
 
 BOOST_AUTO_TEST_SUITE(derivation)
 BOOST_AUTO_TEST_CASE(whole_body_wins_over_skip) {

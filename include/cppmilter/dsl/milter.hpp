@@ -5,6 +5,7 @@
 #include <cppmilter/dsl/hooks.hpp>
 #include <cppmilter/dsl/macros.hpp>
 #include <cppmilter/dsl/state.hpp>
+#include <cppmilter/dsl/verdict.hpp>
 #include <cppmilter/proto/session.hpp>
 
 #include <boost/hana/at.hpp>
@@ -121,13 +122,14 @@ struct derivation {
     /// Number of hooks of stage `s` over all parts.
     static constexpr std::size_t hooks_at(stage s) { return (std::size_t{0} + ... + Parts::hooks_at(s)); }
 
-    /// Whether every hook of stage `s` returns void (so the MTA need not wait for an answer).
-    static constexpr bool all_void_at(stage s) {
+    /// Whether every hook of stage `s` can only continue: it returns void or cm::next_t (so
+    /// the answer is always CONTINUE, and the MTA need not wait for it).
+    static constexpr bool only_continue_at(stage s) {
         return hana::fold_left(part_types, true, [s](bool ok, auto pt) {
             using P = typename decltype(pt)::type;
             return hana::fold_left(P::hook_types, ok, [=](bool ok2, auto ht) {
                 using H = typename decltype(ht)::type;
-                return ok2 && (H::at != s || result_is_void<P, H>());
+                return ok2 && (H::at != s || result_only_continues<P, H>());
             });
         });
     }
@@ -197,7 +199,7 @@ struct derivation {
             const auto t = traits_of(s);
             const bool buffered = (s == stage::header && eom_buffering() >= 1) || (s == stage::body && eom_buffering() >= 2);
             if (hooks_at(s) == 0 && !buffered) p |= t.no_bit | t.no_reply_bit; // NR too, if NO is ignored
-            else if (all_void_at(s)) p |= t.no_reply_bit;
+            else if (only_continue_at(s)) p |= t.no_reply_bit;
         }
         // A skipped body would arrive incomplete at an end-of-message hook that reads it all.
         if (can_skip() && eom_buffering() < 2) p |= proto::protocol::skip;
@@ -261,8 +263,9 @@ struct derivation {
     using result_of = hook_decision_t<H::at, decltype(H::fn), typename P::template context_type<H::at>>;
 
     template <class P, class H>
-    static constexpr bool result_is_void() {
-        return std::is_void_v<result_of<P, H>>;
+    static constexpr bool result_only_continues() {
+        using R = result_of<P, H>;
+        return std::is_void_v<R> || std::is_same_v<R, next_t>;
     }
 };
 
