@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cppmilter/asio/async_connection.hpp>
+#include <cppmilter/asio/detail/read_deadline.hpp>
 #include <cppmilter/asio/log.hpp>
 #include <cppmilter/asio/options.hpp>
 #include <cppmilter/dsl/connection.hpp>
@@ -16,7 +17,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/as_tuple.hpp>
 
 #include <cstdint>
@@ -71,7 +71,6 @@ private:
 template <class Pipeline>
 asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket socket, std::uint64_t id,
                                        const server_options& options) {
-    using namespace asio::experimental::awaitable_operators;
     const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{reject}
                              : options.fallback == fallback_verdict::accept ? verdict{next}
                                                                              : verdict{tempfail};
@@ -88,20 +87,22 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
     }();
     proto::command_decoder decoder{options.max_packet};
     std::string out;
-    asio::steady_timer timer{socket.get_executor()};
-    constexpr std::size_t read_size = 64 * 1024;
+    const detail::read_deadline::owner deadline{socket};
+    // Reads start small (an idle connection holds one page) and grow while they fill the
+    // buffer (bodies), up to 64 KiB.
+    std::size_t read_size = 4 * 1024;
+    constexpr std::size_t max_read_size = 64 * 1024;
     log_line(log_level::debug, id, "connected");
 
     for (;;) {
-        timer.expires_after(options.read_timeout);
+        deadline->start(options.read_timeout);
         auto room = decoder.prepare(read_size);
-        auto result = co_await (socket.async_read_some(asio::buffer(room.data(), room.size()), asio::as_tuple(asio::use_awaitable)) ||
-                                timer.async_wait(asio::as_tuple(asio::use_awaitable)));
-        if (result.index() == 1) {
+        auto [ec, n] = co_await socket.async_read_some(asio::buffer(room.data(), room.size()),
+                                                       asio::as_tuple(asio::use_awaitable));
+        if (deadline->expired()) {
             log_line(log_level::warning, id, "no data from the MTA within the read timeout: closing");
             break;
         }
-        auto [ec, n] = std::get<0>(result);
         if (ec) {
             if (!decoder.at_packet_boundary() || conn.session().phase() == proto::session_phase::in_message)
                 log_line(log_level::info, id, "the MTA closed the connection in the middle of " +
@@ -110,6 +111,7 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
             conn.on_disconnect();
             co_return;
         }
+        if (n == room.size() && read_size < max_read_size) read_size *= 2;
         decoder.commit(n);
         bool done = false;
         while (auto cmd = decoder.next()) {
