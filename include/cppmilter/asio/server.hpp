@@ -88,9 +88,9 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
     proto::command_decoder decoder{options.max_packet};
     std::string out;
     const detail::read_deadline::owner deadline{socket};
-    // Reads start small (an idle connection holds one page) and grow while they fill the
+    // Reads start small (an idle connection holds 1 KiB) and grow while they fill the
     // buffer (bodies), up to 64 KiB.
-    std::size_t read_size = 4 * 1024;
+    std::size_t read_size = 1024;
     constexpr std::size_t max_read_size = 64 * 1024;
     log_line(log_level::debug, id, "connected");
 
