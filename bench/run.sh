@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds cppmilter's benchmark milters, the peers (bench/peers) and the load generator, then
+# runs every peer through the same scenarios, side by side in one run, and writes
+#   $OUT/results.tsv     one line per peer and scenario
+#   $OUT/table.md        the Markdown table (also printed), ratios to libmilter and the limit
+#   $OUT/throughput.png  messages/s against connections, one line per peer
+#
+#   bench/run.sh                 # everything, 5 s per scenario (about 7 minutes)
+#   DURATION=2s bench/run.sh     # shorter
+#   PEERS="cppmilter libmilter limit" SCENARIOS="c64" bench/run.sh
+#
+# Scenarios: c1, c16, c64, c256 (that many connections, 1 KiB bodies), big (16 connections,
+# 256 KiB bodies), idle (1,000 connections held open: memory only). Each scenario starts the
+# peer afresh, so its VmHWM (peak resident memory) belongs to that scenario alone.
+# Debian packages needed: g++ cmake libboost1.81-dev libboost-program-options1.81-dev
+# libbenchmark-dev libmilter-dev python3-milter golang-go golang-github-emersion-go-milter-dev
+# gnuplot-nox (the plot is skipped without gnuplot).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${BUILD:-$root/build-bench}
+out=${OUT:-$build/results}
+duration=${DURATION:-5s}
+jobs=${JOBS:-2}
+port=${PORT:-9471}
+peers=${PEERS:-"cppmilter cppmilter_answering libmilter gomilter pymilter limit_nr limit"}
+scenarios=${SCENARIOS:-"c1 c16 c64 c256 big idle"}
+
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCPPMILTER_BUILD_BENCH=ON \
+    -DCPPMILTER_BUILD_TESTS=OFF -DCPPMILTER_BUILD_EXAMPLES=ON >/dev/null
+cmake --build "$build" -j"$jobs" --target loadgen stamp stamp_answering >/dev/null
+"$root/bench/peers/build.sh" "$build/peers"
+mkdir -p "$out"
+loadgen=$build/bench/loadgen
+ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+# NR bits cppmilter's stamp negotiates (derived from its hook types): the limit plays the same
+# round trips with them (limit_nr), and every command answered without (limit).
+stamp_nr=0xFF080
+
+# The command that starts a peer on 127.0.0.1:$port.
+peer_command() {
+    case $1 in
+    cppmilter) echo "$build/examples/stamp --listen inet:127.0.0.1:$port" ;;
+    cppmilter_answering) echo "$build/bench/stamp_answering --listen inet:127.0.0.1:$port" ;;
+    libmilter) echo "$build/peers/libmilter_stamp $port" ;;
+    gomilter) echo "$build/peers/gomilter_stamp $port" ;;
+    pymilter) echo "$build/peers/pymilter_stamp.py $port" ;;
+    limit) echo "$build/peers/limit $port" ;;
+    limit_nr) echo "$build/peers/limit $port $stamp_nr" ;;
+    *) echo "bench/run.sh: unknown peer $1" >&2; exit 64 ;;
+    esac
+}
+
+# loadgen's arguments per scenario.
+scenario_args() {
+    case $1 in
+    c1) echo "--connections 1 --body-size 1024 --duration $duration" ;;
+    c16) echo "--connections 16 --body-size 1024 --duration $duration" ;;
+    c64) echo "--connections 64 --body-size 1024 --duration $duration" ;;
+    c256) echo "--connections 256 --body-size 1024 --duration $duration" ;;
+    big) echo "--connections 16 --body-size 262144 --duration $duration" ;;
+    idle) echo "--connections 1000 --idle 3s" ;;
+    *) echo "bench/run.sh: unknown scenario $1" >&2; exit 64 ;;
+    esac
+}
+
+wait_listening() {
+    for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+        sleep 0.05
+    done
+    return 1
+}
+
+exited() { # exited PID: gone, or a zombie waiting to be reaped
+    [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || echo Z)" = Z ]
+}
+
+stop_peer() {
+    kill -TERM "$1" 2>/dev/null || return 0
+    for _ in $(seq 1 60); do
+        exited "$1" && { wait "$1" 2>/dev/null || true; return 0; }
+        sleep 0.05
+    done
+    kill -KILL "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+field() { # field NAME LINE: the value of NAME=... in a loadgen line
+    sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $2"
+}
+
+results=$out/results.tsv
+printf 'peer\tscenario\tconnections\tbody\tmsgs_per_s\tp50_ms\tp99_ms\tmax_ms\terrors\thwm_kb\n' >"$results"
+for scenario in $scenarios; do
+    for peer in $peers; do
+        # shellcheck disable=SC2046
+        $(peer_command "$peer") 2>"$out/$peer.$scenario.log" &
+        pid=$!
+        if ! wait_listening; then
+            echo "bench/run.sh: $peer did not listen on 127.0.0.1:$port" >&2
+            stop_peer "$pid"
+            continue
+        fi
+        # shellcheck disable=SC2046
+        line=$("$loadgen" --milter "inet:127.0.0.1:$port" $(scenario_args "$scenario") 2>>"$out/$peer.$scenario.log") || true
+        hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+        stop_peer "$pid"
+        [ -n "$line" ] || line="connections=0 body=0 msgs_per_s=0 p50_ms=0 p99_ms=0 max_ms=0 errors=1"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$peer" "$scenario" \
+            "$(field connections "$line")" "$(field body "$line")" "$(field msgs_per_s "$line")" \
+            "$(field p50_ms "$line")" "$(field p99_ms "$line")" "$(field max_ms "$line")" \
+            "$(field errors "$line")" "${hwm:-0}" >>"$results"
+        printf '%-20s %-5s %s VmHWM=%s kB\n' "$peer" "$scenario" "$line" "${hwm:-0}" >&2
+    done
+done
+
+python3 "$root/bench/report.py" "$results" "$out"
+cat "$out/table.md"
