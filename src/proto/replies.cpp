@@ -110,7 +110,9 @@ result<void> validate_smtp_reply(std::string_view text) {
         const auto crlf = text.find("\r\n");
         const bool last = crlf == std::string_view::npos;
         auto line = text.substr(0, crlf);
-        if (line.find_first_of("\r\n") != std::string_view::npos) return bad_text("lines must be joined by CRLF");
+        // Two memchr scans: find_first_of with a set calls memchr once per character.
+        if (line.find('\r') != std::string_view::npos || line.find('\n') != std::string_view::npos)
+            return bad_text("lines must be joined by CRLF");
         if (++lines > max_lines) return bad_text("more than 32 lines");
         if (line.size() < 3 || !is_digit(line[0]) || !is_digit(line[1]) || !is_digit(line[2]))
             return bad_text("each line must start with a 3-digit code");
