@@ -3,10 +3,11 @@
 
     bench/report.py RESULTS.tsv OUTDIR
 
-Ratios: to libmilter in the same scenario, and to the limit playing the same round trips
+Each figure is the median over the rounds (errors: the sum). Ratios: to libmilter in the same scenario, and to the limit playing the same round trips
 (limit_nr for cppmilter, whose stamp negotiates NR for every stage but end of message; limit,
 every command answered, for the others)."""
 import csv
+import statistics
 import shutil
 import subprocess
 import sys
@@ -27,6 +28,7 @@ SCENARIOS = {
     "c16": "16 connections, 1 KiB bodies",
     "c64": "64 connections, 1 KiB bodies",
     "c256": "256 connections, 1 KiB bodies",
+    "u64": "64 connections over a UNIX socket, 1 KiB bodies",
     "big": "16 connections, 256 KiB bodies",
     "idle": "1,000 idle connections (memory only)",
 }
@@ -46,7 +48,17 @@ def ratio(a, b):
 def main():
     results, out = Path(sys.argv[1]), Path(sys.argv[2])
     rows = list(csv.DictReader(results.open(), delimiter="\t"))
-    by = {(r["peer"], r["scenario"]): r for r in rows}
+    by = {}
+    for key in dict.fromkeys((r["peer"], r["scenario"]) for r in rows):
+        runs = [r for r in rows if (r["peer"], r["scenario"]) == key]
+        merged = {f: str(statistics.median(number(r[f]) for r in runs)) for f in runs[0] if f not in
+                  ("round", "peer", "scenario")}
+        merged["errors"] = str(int(sum(number(r["errors"]) for r in runs)))
+        merged["rounds"] = str(len(runs))
+        # The generator's CPU time over the run's length: near 100 % it would be the bottleneck.
+        merged["loadgen_cpu"] = str(statistics.median(
+            number(r["loadgen_cpu_s"]) / number(r["seconds"]) if number(r["seconds"]) else 0 for r in runs))
+        by[key] = merged
     peers = list(dict.fromkeys(r["peer"] for r in rows))
     lines = []
     for scenario, title in SCENARIOS.items():
@@ -64,8 +76,8 @@ def main():
         else:
             lib = by.get(("libmilter", scenario), {})
             lines += ["| peer | msgs/s | vs libmilter | vs limit | p50 ms | p99 ms | p99 vs libmilter | max ms "
-                      "| errors | VmHWM |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                      "| errors | VmHWM | loadgen CPU |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for p in present:
                 r = by[(p, scenario)]
                 rate = number(r["msgs_per_s"])
@@ -74,7 +86,8 @@ def main():
                     f"| {LABELS.get(p, p)} | {rate:,.0f} | {ratio(rate, number(lib.get('msgs_per_s')))} "
                     f"| {ratio(rate, number(limit.get('msgs_per_s')))} | {number(r['p50_ms']):.2f} "
                     f"| {number(r['p99_ms']):.2f} | {ratio(number(r['p99_ms']), number(lib.get('p99_ms')))} "
-                    f"| {number(r['max_ms']):.1f} | {r['errors']} | {number(r['hwm_kb']) / 1024:.1f} MiB |")
+                    f"| {number(r['max_ms']):.1f} | {r['errors']} | {number(r['hwm_kb']) / 1024:.1f} MiB "
+                    f"| {number(r['loadgen_cpu']) * 100:.0f} % |")
         lines.append("")
     (out / "table.md").write_text("\n".join(lines))
 

@@ -4,7 +4,11 @@
  * continues, end of message adds "X-Bench: 1". No xxfi_negotiate, so
  * libmilter negotiates with its defaults.
  *
- * Usage: libmilter_stamp PORT   (listens on 127.0.0.1:PORT only)
+ * Usage: libmilter_stamp PORT | unix:/PATH
+ *        PORT: listens on TCP 127.0.0.1:PORT only ("inet:PORT@127.0.0.1");
+ *        unix:/PATH: listens on that UNIX stream socket only, passed to
+ *        smfi_setconn as is. smfi_opensocket(1) removes a stale socket
+ *        file first; this program removes the file again on SIGTERM/SIGINT.
  * Build: gcc -O2 -Wall -Wextra -o libmilter_stamp libmilter_stamp.c -lmilter -lpthread
  */
 #include <errno.h>
@@ -15,6 +19,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <libmilter/mfapi.h>
@@ -139,13 +145,39 @@ static int parse_port(const char *s)
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
+        fprintf(stderr, "usage: %s PORT | unix:/PATH\n", argv[0]);
         return 64;
     }
-    int port = parse_port(argv[1]);
-    if (port < 0) {
-        fprintf(stderr, "%s: bad port '%s'\n", argv[0], argv[1]);
-        return 64;
+    char conn[sizeof "unix:" + sizeof ((struct sockaddr_un *)0)->sun_path];
+    const char *unix_path = NULL;
+    if (strncmp(argv[1], "unix:", 5) == 0) {
+        unix_path = argv[1] + 5;
+        if (unix_path[0] != '/') {
+            fprintf(stderr, "%s: bad socket path '%s' (must be absolute)\n", argv[0],
+                    unix_path);
+            return 64;
+        }
+        /* libmilter's own limit: the path and its NUL must fit sun_path
+         * with a byte to spare. */
+        if (strlen(unix_path) + 1 >= sizeof ((struct sockaddr_un *)0)->sun_path) {
+            fprintf(stderr, "%s: socket path '%s' too long\n", argv[0], unix_path);
+            return 64;
+        }
+        /* smfi_opensocket(1) unlinks a stale socket but refuses (in syslog
+         * only) anything else there: say so here. */
+        struct stat st;
+        if (stat(unix_path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+            fprintf(stderr, "%s: %s exists and is not a socket\n", argv[0], unix_path);
+            return 1;
+        }
+        snprintf(conn, sizeof conn, "%s", argv[1]);
+    } else {
+        int port = parse_port(argv[1]);
+        if (port < 0) {
+            fprintf(stderr, "%s: bad port '%s'\n", argv[0], argv[1]);
+            return 64;
+        }
+        snprintf(conn, sizeof conn, "inet:%d@127.0.0.1", port);
     }
 
     /* Allow many concurrent connections: soft fd limit up to the hard one. */
@@ -154,9 +186,6 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         (void)setrlimit(RLIMIT_NOFILE, &rl);
     }
-
-    char conn[64];
-    snprintf(conn, sizeof conn, "inet:%d@127.0.0.1", port);
 
     if (smfi_setconn(conn) != MI_SUCCESS) {
         fprintf(stderr, "%s: smfi_setconn(%s) failed\n", argv[0], conn);
@@ -174,6 +203,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: smfi_register failed\n", argv[0]);
         return 1;
     }
+    /* 1 = rmsocket: for unix: libmilter unlinks a stale socket file first. */
     if (smfi_opensocket(1) != MI_SUCCESS) {
         fprintf(stderr, "%s: cannot listen on %s\n", argv[0], conn);
         return 1;
@@ -195,6 +225,10 @@ int main(int argc, char **argv)
     while (sigwait(&stop, &sig) != 0)
         ;
     /* Not smfi_stop(): it blocks until the listener's next poll timeout
-     * (measured: about 4.5 s). Sessions still open are simply dropped. */
+     * (measured: about 4.5 s). Sessions still open are simply dropped.
+     * Nor does libmilter remove its socket file on that path (nor, as root,
+     * on any), so do it here. */
+    if (unix_path)
+        (void)unlink(unix_path);
     _exit(0);
 }

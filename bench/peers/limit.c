@@ -12,7 +12,11 @@
  *
  * All replies produced by one read() go out in one write().
  *
- * Usage: limit PORT [PROTOCOL_HEX]   (listens on 127.0.0.1:PORT only)
+ * Usage: limit PORT|unix:/PATH [PROTOCOL_HEX]
+ *        PORT: listens on TCP 127.0.0.1:PORT only (TCP_NODELAY on accepted
+ *        sockets); unix:/PATH: listens on that UNIX stream socket only (a
+ *        stale socket file there is removed first, and the file again on
+ *        SIGTERM/SIGINT).
  * Build: gcc -O2 -Wall -Wextra -Werror -o limit limit.c
  */
 #define _GNU_SOURCE
@@ -30,6 +34,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define MAX_FRAME (1u << 20)     /* largest accepted N (letter + payload) */
@@ -50,6 +56,7 @@ static int g_epfd = -1;
 static uint32_t g_protocol;
 static struct conn *g_conns; /* all open connections, for cleanup */
 static int g_spare_fd = -1;  /* kept to shed connections on EMFILE */
+static int g_tcp;            /* listening on TCP (not a UNIX socket) */
 
 /* epoll tags for the two non-connection fds */
 static char g_tag_listen, g_tag_signal;
@@ -297,8 +304,10 @@ static void on_accept(int lfd)
             }
             return; /* EAGAIN, or an error to retry on the next event */
         }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (g_tcp) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
         struct conn *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
@@ -332,13 +341,33 @@ static int parse_port(const char *s)
 int main(int argc, char **argv)
 {
     if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: %s PORT [PROTOCOL_HEX]\n", argv[0]);
+        fprintf(stderr, "usage: %s PORT|unix:/PATH [PROTOCOL_HEX]\n", argv[0]);
         return 64;
     }
-    int port = parse_port(argv[1]);
-    if (port < 0) {
-        fprintf(stderr, "%s: bad port '%s'\n", argv[0], argv[1]);
-        return 64;
+    int port = -1;
+    const char *unix_path = NULL;
+    struct sockaddr_un sun_addr;
+    memset(&sun_addr, 0, sizeof sun_addr);
+    if (strncmp(argv[1], "unix:", 5) == 0) {
+        unix_path = argv[1] + 5;
+        if (unix_path[0] != '/') {
+            fprintf(stderr, "%s: bad socket path '%s' (must be absolute)\n", argv[0],
+                    unix_path);
+            return 64;
+        }
+        if (strlen(unix_path) >= sizeof sun_addr.sun_path) {
+            fprintf(stderr, "%s: socket path '%s' too long\n", argv[0], unix_path);
+            return 64;
+        }
+        sun_addr.sun_family = AF_UNIX;
+        memcpy(sun_addr.sun_path, unix_path, strlen(unix_path) + 1);
+    } else {
+        port = parse_port(argv[1]);
+        if (port < 0) {
+            fprintf(stderr, "%s: bad port '%s'\n", argv[0], argv[1]);
+            return 64;
+        }
+        g_tcp = 1;
     }
     if (argc == 3) {
         char *end = NULL;
@@ -372,21 +401,40 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int lfd = socket(g_tcp ? AF_INET : AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (lfd < 0) {
         perror("limit: socket");
         return 1;
     }
-    int one = 1;
-    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        fprintf(stderr, "limit: bind 127.0.0.1:%d: %s\n", port, strerror(errno));
-        return 1;
+    if (g_tcp) {
+        int one = 1;
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        struct sockaddr_in sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sin_family = AF_INET;
+        sa.sin_port = htons((uint16_t)port);
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+            fprintf(stderr, "limit: bind 127.0.0.1:%d: %s\n", port, strerror(errno));
+            return 1;
+        }
+    } else {
+        /* Remove a stale socket file, but nothing else that is there. */
+        struct stat st;
+        if (stat(unix_path, &st) == 0) {
+            if (!S_ISSOCK(st.st_mode)) {
+                fprintf(stderr, "limit: %s exists and is not a socket\n", unix_path);
+                return 1;
+            }
+            if (unlink(unix_path) != 0) {
+                fprintf(stderr, "limit: unlink %s: %s\n", unix_path, strerror(errno));
+                return 1;
+            }
+        }
+        if (bind(lfd, (struct sockaddr *)&sun_addr, sizeof sun_addr) != 0) {
+            fprintf(stderr, "limit: bind %s: %s\n", unix_path, strerror(errno));
+            return 1;
+        }
     }
     if (listen(lfd, 4096) != 0) {
         perror("limit: listen");
@@ -446,6 +494,8 @@ int main(int argc, char **argv)
     while (g_conns)
         conn_close(g_conns);
     close(lfd);
+    if (unix_path)
+        unlink(unix_path);
     close(sfd);
     close(g_epfd);
     if (g_spare_fd >= 0)

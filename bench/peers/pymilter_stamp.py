@@ -3,11 +3,15 @@
 (Debian's python3-milter), the way a typical user writes it: every callback
 continues, end of message adds "X-Bench: 1".
 
-Usage: pymilter_stamp.py PORT   (listens on 127.0.0.1:PORT only)
+Usage: pymilter_stamp.py PORT | unix:/PATH
+  PORT: listens on TCP 127.0.0.1:PORT only ("inet:PORT@127.0.0.1");
+  unix:/PATH: listens on that UNIX stream socket only (a stale socket file
+  there is removed first, and the file again on SIGTERM/SIGINT).
 """
 import os
 import resource
 import signal
+import stat
 import sys
 import threading
 
@@ -55,15 +59,41 @@ class Stamp(Milter.Base):
 
 def main():
     if len(sys.argv) != 2:
-        sys.stderr.write("usage: %s PORT\n" % sys.argv[0])
+        sys.stderr.write("usage: %s PORT | unix:/PATH\n" % sys.argv[0])
         return 64
-    try:
-        port = int(sys.argv[1])
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        sys.stderr.write("%s: bad port %r\n" % (sys.argv[0], sys.argv[1]))
-        return 64
+    unix_path = None
+    if sys.argv[1].startswith("unix:"):
+        unix_path = sys.argv[1][len("unix:"):]
+        if not unix_path.startswith("/"):
+            sys.stderr.write("%s: bad socket path %r (must be absolute)\n"
+                             % (sys.argv[0], unix_path))
+            return 64
+        # libmilter's limit: the path and its NUL must fit sun_path (108
+        # bytes) with a byte to spare.
+        if len(os.fsencode(unix_path)) + 1 >= 108:
+            sys.stderr.write("%s: socket path %r too long\n"
+                             % (sys.argv[0], unix_path))
+            return 64
+        # Remove a stale socket file (runmilter's rmsock would too), but
+        # nothing else that happens to be there.
+        try:
+            if not stat.S_ISSOCK(os.stat(unix_path).st_mode):
+                sys.stderr.write("%s: %s exists and is not a socket\n"
+                                 % (sys.argv[0], unix_path))
+                return 1
+            os.unlink(unix_path)
+        except FileNotFoundError:
+            pass
+        conn = "unix:" + unix_path
+    else:
+        try:
+            port = int(sys.argv[1])
+        except ValueError:
+            port = 0
+        if not 1 <= port <= 65535:
+            sys.stderr.write("%s: bad port %r\n" % (sys.argv[0], sys.argv[1]))
+            return 64
+        conn = "inet:%d@127.0.0.1" % port
 
     # Allow many concurrent connections: soft fd limit up to the hard one.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -84,8 +114,7 @@ def main():
 
     def run():
         try:
-            Milter.runmilter("pymilter_stamp", "inet:%d@127.0.0.1" % port,
-                             timeout=30)
+            Milter.runmilter("pymilter_stamp", conn, timeout=30)
         except Exception as e:
             sys.stderr.write("pymilter_stamp: %s\n" % e)
             sys.stderr.flush()
@@ -94,7 +123,13 @@ def main():
 
     threading.Thread(target=run, daemon=True).start()
     signal.sigwait(stop)
-    # Exit at once: libmilter's threads may still hold open sessions.
+    # Exit at once: libmilter's threads may still hold open sessions. On
+    # this path libmilter does not remove its socket file: do it here.
+    if unix_path is not None:
+        try:
+            os.unlink(unix_path)
+        except OSError:
+            pass
     os._exit(0)
 
 if __name__ == '__main__':
