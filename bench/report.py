@@ -111,15 +111,16 @@ def main():
         print("bench/report.py: no gnuplot (Debian: gnuplot-nox), no plot", file=sys.stderr)
         return
     script = f"""
-set terminal pngcairo size 900,560 font ',10'
+set terminal pngcairo size 800,640 font ',10'
 set output '{out / "throughput.png"}'
-set title 'stamp milter, 1 KiB bodies: messages per second (higher is better)'
+set title 'stamp milter over TCP, 1 KiB bodies: messages per second (higher is better)'
 set xlabel 'concurrent connections'
 set ylabel 'messages / s'
 set logscale x 2
 set logscale y 10
-set xtics (1, 16, 64, 256)
-set key outside right
+set xrange [0.8:320]
+set xtics (1, 4, 16, 64, 256)
+set key below
 set grid
 plot for [i=0:*] '{data}' index i using 1:2 with linespoints lw 2 title columnheader(1)
 """
