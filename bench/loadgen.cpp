@@ -160,8 +160,6 @@ public:
         socket_.close(ignored);
     }
 
-    const cl::negotiation& negotiated_options() const noexcept { return negotiated(); }
-
 private:
     /// Appends MACRO + event to `seg` (nothing if the negotiation switched the event off).
     void add(segment& seg, char stage, const macro_list& macros, const proto::command& c) {
