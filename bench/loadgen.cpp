@@ -16,7 +16,7 @@
 // on the OPTNEG reply and on every reply); this file adds sockets, batching and statistics.
 #include <cppmilter/client/answers.hpp>
 #include <cppmilter/client/detail/client_core.hpp>
-#include <cppmilter/asio/listen.hpp>
+#include <cppmilter/client/detail/endpoint.hpp>
 #include <cppmilter/asio/options.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -26,7 +26,6 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -117,17 +116,10 @@ public:
           socket_{ex}, settings_{s} {}
 
     net::awaitable<void> connect() {
-        auto parsed = cppmilter::asio_server::parse_listen_spec(settings_.milter);
-        if (!parsed) throw cl::client_error{parsed.error()};
-        net::generic::stream_protocol::endpoint endpoint;
-        if (parsed->type == cppmilter::asio_server::listen_spec::kind::unix_socket)
-            endpoint = net::local::stream_protocol::endpoint{parsed->path};
-        else
-            endpoint = net::ip::tcp::endpoint{net::ip::make_address(parsed->host), parsed->port};
-        auto [ec] = co_await socket_.async_connect(endpoint, with_error);
+        const auto where = cl::detail::endpoint_for(settings_.milter);
+        auto [ec] = co_await socket_.async_connect(where.endpoint, with_error);
         if (ec) throw cl::client_error{"cannot connect: " + ec.message()};
-        if (parsed->type != cppmilter::asio_server::listen_spec::kind::unix_socket)
-            socket_.set_option(net::ip::tcp::no_delay{true});
+        if (where.tcp) socket_.set_option(net::ip::tcp::no_delay{true});
     }
 
     net::awaitable<void> negotiate_and_greet() {

@@ -2,6 +2,7 @@
 #include <cppmilter/client/async_client.hpp>
 
 #include <cppmilter/asio/listen.hpp>
+#include <cppmilter/client/detail/endpoint.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
@@ -20,7 +21,6 @@
 
 namespace cppmilter::client {
 namespace net = boost::asio;
-using generic_stream = net::generic::stream_protocol;
 
 namespace {
 
@@ -34,51 +34,44 @@ std::string raw_args(const std::vector<std::string>& esmtp_args) {
 
 } // namespace
 
-async_client::async_client(executor_type executor, client_options options)
-    : client_core{options}, socket_{executor}, timer_{executor}, self_{std::make_shared<async_client*>(this)} {}
+namespace detail {
 
-async_client::~async_client() {
-    self_.reset();
-    close();
+milter_endpoint endpoint_for(std::string_view spec_view) {
+    const std::string spec{spec_view};
+    auto parsed = asio_server::parse_listen_spec(spec);
+    if (!parsed) throw client_error{parsed.error()};
+    const auto& where = *parsed;
+    using kind = asio_server::listen_spec::kind;
+    if (where.type == kind::inet || where.type == kind::inet6) {
+        boost::system::error_code ec;
+        const auto address = net::ip::make_address(where.host, ec);
+        if (ec || address.is_v6() != (where.type == kind::inet6))
+            throw client_error{spec + ": not a numeric " + (where.type == kind::inet ? "IPv4" : "IPv6") + " address"};
+        if (where.port == 0) throw client_error{spec + ": port 0"};
+        return {net::ip::tcp::endpoint{address, where.port}, true};
+    }
+    if (where.type == kind::unix_socket) {
+        if (where.path.size() >= sizeof(sockaddr_un::sun_path)) throw client_error{spec + ": path too long"};
+        return {net::local::stream_protocol::endpoint{where.path}, false};
+    }
+    throw client_error{spec + ": cannot connect to an fd: spec"};
 }
+
+} // namespace detail
+
+async_client::async_client(executor_type executor, client_options options)
+    : client_core{options}, socket_{executor}, deadline_{socket_} {}
+
+async_client::~async_client() { close(); }
 
 void async_client::close() noexcept {
     boost::system::error_code ignored;
     socket_.close(ignored);
-    end_wait();
 }
 
 void async_client::fail(const std::string& what) {
     close();
     throw client_error{what};
-}
-
-// ---------------------------------------------------------------------------------------------
-// The watchdog. Deadlines mostly move forward: the timer is re-armed only when one comes
-// closer than its expiry, or when it fires before the current deadline.
-
-void async_client::start_wait(clock::time_point deadline) {
-    deadline_ = deadline;
-    timed_out_ = false;
-    if (timer_waiting_ && timer_.expiry() <= deadline) return;
-    timer_.expires_at(deadline);
-    timer_waiting_ = true;
-    timer_.async_wait([weak = std::weak_ptr<async_client*>{self_}](boost::system::error_code ec) {
-        if (ec) return; // cancelled: a newer wait replaced this one, or the client is gone
-        if (auto self = weak.lock()) (*self)->on_timer();
-    });
-}
-
-void async_client::on_timer() {
-    timer_waiting_ = false;
-    if (deadline_ == clock::time_point::max()) return; // idle: the next start_wait arms it
-    if (clock::now() >= deadline_) {
-        timed_out_ = true;
-        boost::system::error_code ignored;
-        socket_.cancel(ignored);
-        return;
-    }
-    start_wait(deadline_);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -89,30 +82,12 @@ async_client::awaitable<void> async_client::connect(std::string_view spec) { ret
 async_client::awaitable<void> async_client::connect_to(std::string spec) {
     close();
     reset();
-    auto parsed = asio_server::parse_listen_spec(spec);
-    if (!parsed) throw client_error{parsed.error()};
-    const auto& where = *parsed;
-    generic_stream::endpoint endpoint;
-    using kind = asio_server::listen_spec::kind;
-    if (where.type == kind::inet || where.type == kind::inet6) {
-        boost::system::error_code ec;
-        const auto address = net::ip::make_address(where.host, ec);
-        if (ec || address.is_v6() != (where.type == kind::inet6))
-            throw client_error{spec + ": not a numeric " + (where.type == kind::inet ? "IPv4" : "IPv6") + " address"};
-        if (where.port == 0) throw client_error{spec + ": port 0"};
-        endpoint = net::ip::tcp::endpoint{address, where.port};
-    } else if (where.type == kind::unix_socket) {
-        if (where.path.size() >= sizeof(sockaddr_un::sun_path)) throw client_error{spec + ": path too long"};
-        endpoint = net::local::stream_protocol::endpoint{where.path};
-    } else {
-        throw client_error{spec + ": cannot connect to an fd: spec"};
-    }
-    start_wait(clock::now() + options().command_timeout);
-    auto [ec] = co_await socket_.async_connect(endpoint, with_error);
-    end_wait();
-    if (timed_out_) fail(spec + ": cannot connect: timed out");
+    const auto where = detail::endpoint_for(spec);
+    deadline_->start(options().command_timeout);
+    auto [ec] = co_await socket_.async_connect(where.endpoint, with_error);
+    if (deadline_->expired()) fail(spec + ": cannot connect: timed out");
     if (ec) fail(spec + ": cannot connect: " + ec.message());
-    if (where.type != kind::unix_socket) { // one packet per command, without waiting for the delayed ACK
+    if (where.tcp) { // one packet per command, without waiting for the delayed ACK
         boost::system::error_code ignored;
         socket_.set_option(net::ip::tcp::no_delay{true}, ignored);
     }
@@ -120,10 +95,9 @@ async_client::awaitable<void> async_client::connect_to(std::string spec) {
 
 async_client::awaitable<void> async_client::write(std::string_view bytes) {
     if (!socket_.is_open()) throw client_error{"not connected"};
-    start_wait(clock::now() + options().command_timeout);
+    deadline_->start(options().command_timeout);
     auto [ec, n] = co_await net::async_write(socket_, net::buffer(bytes.data(), bytes.size()), with_error);
-    end_wait();
-    if (timed_out_) fail("the milter did not read within the timeout");
+    if (deadline_->expired()) fail("the milter did not read within the timeout");
     if (ec) fail("write failed: " + ec.message());
 }
 
@@ -137,7 +111,7 @@ async_client::awaitable<proto::packet> async_client::next_packet() {
         }
         auto room = receive_buffer();
         auto [ec, n] = co_await socket_.async_read_some(net::buffer(room.data(), room.size()), with_error);
-        if (timed_out_) fail("no answer from the milter within the timeout");
+        if (deadline_->expired()) fail("no answer from the milter within the timeout");
         if (ec == net::error::eof) fail("the milter closed the connection");
         if (ec) fail("read failed: " + ec.message());
         received(n);
@@ -152,9 +126,8 @@ async_client::awaitable<negotiation> async_client::negotiate() {
 
 async_client::awaitable<negotiation> async_client::exchange_optneg(std::string bytes) {
     co_await write(bytes);
-    start_wait(clock::now() + options().command_timeout);
+    deadline_->start(options().command_timeout);
     auto p = co_await next_packet();
-    end_wait();
     try {
         co_return accept_optneg(p);
     } catch (const client_error&) {
@@ -165,7 +138,7 @@ async_client::awaitable<negotiation> async_client::exchange_optneg(std::string b
 
 async_client::awaitable<answers> async_client::read_answer(proto::command_kind k, std::size_t* progress) {
     const auto timeout = timeout_for(k);
-    start_wait(clock::now() + timeout);
+    deadline_->start(timeout);
     std::string collected;
     for (;;) {
         auto p = co_await next_packet();
@@ -179,10 +152,9 @@ async_client::awaitable<answers> async_client::read_answer(proto::command_kind k
         if (step == reply_step::verdict) break;
         if (step == reply_step::progress) {
             if (progress) ++*progress;
-            start_wait(clock::now() + timeout);
+            deadline_->start(timeout);
         }
     }
-    end_wait();
     co_return answers{collected};
 }
 

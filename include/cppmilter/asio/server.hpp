@@ -4,7 +4,7 @@
 #pragma once
 
 #include <cppmilter/asio/async_connection.hpp>
-#include <cppmilter/asio/detail/read_deadline.hpp>
+#include <cppmilter/asio/detail/socket_deadline.hpp>
 #include <cppmilter/asio/log.hpp>
 #include <cppmilter/asio/options.hpp>
 #include <cppmilter/dsl/connection.hpp>
@@ -87,7 +87,7 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
     }();
     proto::command_decoder decoder{options.max_packet};
     std::string out;
-    const detail::read_deadline::owner deadline{socket};
+    const detail::socket_deadline::owner deadline{socket};
     // Reads start small (an idle connection holds 1 KiB) and grow while they fill the
     // buffer (bodies), up to 64 KiB.
     std::size_t read_size = 1024;

@@ -15,10 +15,11 @@
 // Each call copies or encodes its arguments before it returns, so the awaitable owns what it
 // sends: string_view arguments need not outlive the call. One operation at a time per client
 // (await each call before the next). Deadlines as in blocking_client: command_timeout,
-// content_timeout, PROGRESS restarts the wait; a timer per client, armed only when a deadline
-// comes closer, so waiting costs no timer operation per command.
+// content_timeout, PROGRESS restarts the wait; one timer per client, re-armed only when it
+// fires early, so waiting costs no timer operation per command (the server's socket_deadline).
 #pragma once
 
+#include <cppmilter/asio/detail/socket_deadline.hpp>
 #include <cppmilter/client/answers.hpp>
 #include <cppmilter/client/detail/client_core.hpp>
 #include <cppmilter/client/options.hpp>
@@ -27,12 +28,9 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
-#include <boost/asio/steady_timer.hpp>
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -40,11 +38,10 @@
 namespace cppmilter::client {
 
 /// An MTA-side milter connection driven by coroutines. Neither copyable nor movable (its
-/// timer refers to it); hold it in a std::unique_ptr to move it.
+/// deadline refers to its socket); hold it in a std::unique_ptr to move it.
 class async_client : private detail::client_core {
 public:
     using executor_type = boost::asio::any_io_executor;
-    using clock = std::chrono::steady_clock;
     template <class T>
     using awaitable = boost::asio::awaitable<T, executor_type>;
 
@@ -109,17 +106,9 @@ private:
     awaitable<answers> read_answer(proto::command_kind k, std::size_t* progress);
     [[noreturn]] void fail(const std::string& what);
 
-    /// The watchdog: the current operation must finish by `deadline`.
-    void start_wait(clock::time_point deadline);
-    void end_wait() noexcept { deadline_ = clock::time_point::max(); }
-    void on_timer();
-
     boost::asio::generic::stream_protocol::socket socket_;
-    boost::asio::steady_timer timer_;
-    std::shared_ptr<async_client*> self_; // the timer's handler holds it weakly: safe after destruction
-    clock::time_point deadline_ = clock::time_point::max();
-    bool timer_waiting_ = false;
-    bool timed_out_ = false;
+    asio_server::detail::socket_deadline::owner deadline_; // after socket_: stopped before it goes
+
 };
 
 } // namespace cppmilter::client

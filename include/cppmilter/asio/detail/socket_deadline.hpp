@@ -1,6 +1,7 @@
-// A deadline on a connection's reads that costs no timer operation per read: each read only
-// moves a time point; one timer, re-armed when it fires early, cancels the socket's pending
-// operations once the deadline has passed.
+// A deadline on a socket's operations that costs no timer operation per operation: each one
+// only moves a time point; one timer, re-armed when it fires early, cancels the socket's
+// pending operations once the deadline has passed. The server bounds its reads with it, the
+// async client every wait.
 #pragma once
 
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -11,37 +12,37 @@
 
 namespace cppmilter::asio_server::detail {
 
-class read_deadline : public std::enable_shared_from_this<read_deadline> {
+class socket_deadline : public std::enable_shared_from_this<socket_deadline> {
 public:
     using clock = std::chrono::steady_clock;
     using socket_type = boost::asio::generic::stream_protocol::socket;
 
-    /// The connection's handle: stops the deadline when the connection's frame goes away.
+    /// The socket owner's handle: stops the deadline when the owner goes away.
     /// The state itself is shared with the timer's handler, which may run later.
     class owner {
     public:
-        explicit owner(socket_type& socket) : state_{new read_deadline{socket}} {}
+        explicit owner(socket_type& socket) : state_{new socket_deadline{socket}} {}
         ~owner() { state_->stop(); }
         owner(const owner&) = delete;
         owner& operator=(const owner&) = delete;
-        read_deadline* operator->() const noexcept { return state_.get(); }
+        socket_deadline* operator->() const noexcept { return state_.get(); }
 
     private:
-        std::shared_ptr<read_deadline> state_;
+        std::shared_ptr<socket_deadline> state_;
     };
 
-    read_deadline(const read_deadline&) = delete;
-    read_deadline& operator=(const read_deadline&) = delete;
+    socket_deadline(const socket_deadline&) = delete;
+    socket_deadline& operator=(const socket_deadline&) = delete;
 
-    /// The next read must complete within `timeout` from now.
+    /// The next operation must complete within `timeout` from now.
     void start(std::chrono::steady_clock::duration timeout);
-    /// True when the last read was cancelled because its deadline passed.
+    /// True when the deadline passed since start(): the pending operation was cancelled.
     bool expired() const noexcept { return expired_; }
     /// Before the socket goes away: the timer no longer touches it.
     void stop() noexcept;
 
 private:
-    explicit read_deadline(socket_type& socket) : socket_{&socket}, timer_{socket.get_executor()} {}
+    explicit socket_deadline(socket_type& socket) : socket_{&socket}, timer_{socket.get_executor()} {}
     void arm();
     void on_timer();
 

@@ -1,9 +1,9 @@
-// The read deadline of a served connection (see the header).
-#include <cppmilter/asio/detail/read_deadline.hpp>
+// A deadline on a socket's operations (see the header).
+#include <cppmilter/asio/detail/socket_deadline.hpp>
 
 namespace cppmilter::asio_server::detail {
 
-void read_deadline::start(std::chrono::steady_clock::duration timeout) {
+void socket_deadline::start(std::chrono::steady_clock::duration timeout) {
     deadline_ = clock::now() + timeout;
     expired_ = false;
     // The usual case: the timer already waits for an earlier time point and will re-arm.
@@ -11,7 +11,7 @@ void read_deadline::start(std::chrono::steady_clock::duration timeout) {
     arm();
 }
 
-void read_deadline::arm() {
+void socket_deadline::arm() {
     timer_.expires_at(deadline_);
     waiting_ = true;
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
@@ -19,7 +19,7 @@ void read_deadline::arm() {
     });
 }
 
-void read_deadline::on_timer() {
+void socket_deadline::on_timer() {
     waiting_ = false;
     if (clock::now() < deadline_) {
         arm(); // the deadline moved on since the timer was armed
@@ -30,7 +30,7 @@ void read_deadline::on_timer() {
     socket_->cancel(ignored);
 }
 
-void read_deadline::stop() noexcept {
+void socket_deadline::stop() noexcept {
     socket_ = nullptr;
     try {
         timer_.cancel();
