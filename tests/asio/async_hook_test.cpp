@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <stdexcept>
 #include <chrono>
 #include <thread>
 
@@ -36,6 +37,7 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
 inline const auto lookup = cm::milter<cm::message_scoped<int>>(
     cm::on_mail_from([](const cm::mail_from& m) -> asio::awaitable<cm::verdict> {
         co_await sleep_for(m.address.starts_with("<slow@") ? 5000ms : 50ms);
+        if (m.address.starts_with("<throw@")) throw std::runtime_error("lookup failed");
         if (m.address.ends_with("@blocked.example>")) co_return cm::reply(550, "5.7.1", "listed");
         co_return cm::next;
     }),
@@ -95,6 +97,25 @@ BOOST_AUTO_TEST_CASE(awaited_bounded_and_kept_alive) {
     BOOST_TEST(str(mta.command(proto::mail{"<slow@example.test>", {}})) == "TEMPFAIL");
     mta.command(proto::abort{});
     BOOST_TEST(str(message(mta, "<ok@example.test>", "3000")) == "TEMPFAIL");
+    mta.command(proto::abort{});
+    BOOST_TEST(str(message(mta, "<ok@example.test>", "0")) == "ADDHEADER name=\"X-Rcpts\" value=\"2\"; CONTINUE");
+    mta.command(proto::quit{});
+    BOOST_TEST(mta.read_eof(5s));
+    s.request_stop();
+    s.wait();
+}
+
+BOOST_AUTO_TEST_CASE(a_hook_that_throws_is_answered_at_once_not_at_the_timeout) {
+    // The hook timeout (60 s) is far beyond the client's (10 s): had the server waited for the
+    // timeout after the hook threw, the client would have given up.
+    auto o = options();
+    o.hook_timeout = 60s;
+    lookup_server s{lookup, o};
+    const auto address = s.start().at(0);
+    mta_client mta;
+    mta.connect(address);
+    mta.negotiate();
+    BOOST_TEST(str(mta.command(proto::mail{"<throw@example.test>", {}})) == "TEMPFAIL");
     mta.command(proto::abort{});
     BOOST_TEST(str(message(mta, "<ok@example.test>", "0")) == "ADDHEADER name=\"X-Rcpts\" value=\"2\"; CONTINUE");
     mta.command(proto::quit{});

@@ -3,10 +3,10 @@
 //     int main(int argc, char** argv) { return cppmilter::run(my_milter, argc, argv); }
 #pragma once
 
-#include <cppmilter/asio/async_connection.hpp>
 #include <cppmilter/asio/detail/socket_deadline.hpp>
 #include <cppmilter/asio/log.hpp>
 #include <cppmilter/asio/options.hpp>
+#include <cppmilter/dsl/async_connection.hpp>
 #include <cppmilter/dsl/connection.hpp>
 #include <cppmilter/proto/decoder.hpp>
 
@@ -32,6 +32,7 @@ namespace asio_server {
 
 namespace asio = boost::asio;
 using stream_socket = asio::generic::stream_protocol::socket;
+using cppmilter::hook_timeout;
 
 /// Runs one accepted connection to its end. Given to the core by the typed server.
 using connection_handler = std::function<asio::awaitable<void>(stream_socket, std::uint64_t id)>;
@@ -74,16 +75,17 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
     const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{reject}
                              : options.fallback == fallback_verdict::accept ? verdict{next}
                                                                              : verdict{tempfail};
-    // Pipelines with asynchronous hooks get the coroutine dispatch; all others the plain one.
-    constexpr bool any_async = [] {
-        for (int s = 0; s <= static_cast<int>(stage::close); ++s)
-            if (Pipeline::async_at(static_cast<stage>(s))) return true;
-        return false;
-    }();
+    // Pipelines with asynchronous hooks get the awaiting connection; all others the plain one.
+    constexpr bool any_async = Pipeline::any_async();
     using connection_type = std::conditional_t<any_async, async_connection<Pipeline>, connection<Pipeline>>;
     connection_type conn = [&] {
-        if constexpr (any_async) return connection_type{pipeline, fallback, options, socket};
-        else return connection_type{pipeline, fallback};
+        if constexpr (any_async)
+            return connection_type{pipeline, fallback, hook_limits{options.hook_timeout, options.progress_interval},
+                                   [&socket](std::string_view packet) -> asio::awaitable<void> {
+                                       co_await asio::async_write(socket, asio::buffer(packet), asio::use_awaitable);
+                                   }};
+        else
+            return connection_type{pipeline, fallback};
     }();
     proto::command_decoder decoder{options.max_packet};
     std::string out;
@@ -121,8 +123,12 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
                 break;
             }
             proto::result<proto::session_step> step = proto::session_step::none;
-            if constexpr (any_async) step = co_await conn.handle(cmd->value(), out);
-            else step = conn.handle(cmd->value(), out);
+            if constexpr (any_async) {
+                if (conn.awaits(cmd->value())) step = co_await conn.handle_async(cmd->value(), out);
+                else step = conn.handle(cmd->value(), out);
+            } else {
+                step = conn.handle(cmd->value(), out);
+            }
             if (auto failure = conn.take_hook_error(); !failure.empty())
                 log_line(log_level::error, id, "a hook failed, answered " + std::string{to_string(options.fallback)} + ": " + failure);
             if (!step) {

@@ -9,6 +9,7 @@
 #include <boost/hana/range.hpp>
 
 #include <exception>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -50,17 +51,37 @@ struct command_index<T, std::variant<Ts...>> {
 template <class T>
 inline constexpr std::size_t index_in_command = command_index<T>::value;
 
+/// The stage whose hooks a command reaches; nullopt for OPTNEG, MACRO, ABORT and the QUITs.
+template <class Command>
+constexpr std::optional<stage> stage_of() {
+    if constexpr (std::is_same_v<Command, proto::connect>) return stage::connect;
+    else if constexpr (std::is_same_v<Command, proto::helo>) return stage::helo;
+    else if constexpr (std::is_same_v<Command, proto::mail>) return stage::mail_from;
+    else if constexpr (std::is_same_v<Command, proto::rcpt>) return stage::rcpt;
+    else if constexpr (std::is_same_v<Command, proto::data>) return stage::data;
+    else if constexpr (std::is_same_v<Command, proto::header>) return stage::header;
+    else if constexpr (std::is_same_v<Command, proto::end_of_headers>) return stage::end_of_headers;
+    else if constexpr (std::is_same_v<Command, proto::body>) return stage::body;
+    else if constexpr (std::is_same_v<Command, proto::end_of_body>) return stage::end_of_message;
+    else if constexpr (std::is_same_v<Command, proto::unknown>) return stage::unknown;
+    else return std::nullopt;
+}
+
 } // namespace detail
 
-/// One MTA connection of a pipeline, synchronously: feed it decoded commands, it calls the
-/// hooks, keeps the state scopes and appends the answers to your buffer. Used by the
-/// in-process test harness; the Asio server does the same with awaitable hooks.
+/// One MTA connection of a pipeline: feed it decoded commands, it calls the hooks, keeps the
+/// state scopes and appends the answers to your buffer. Every per-stage rule (state resets,
+/// header keeping, body buffering, skip, end of message) lives here, once; hooks are called
+/// directly. `async_connection` adds only the awaiting of asynchronous hooks on top of it.
 template <class Pipeline>
 class connection {
 public:
     /// `fallback` answers a command whose hook threw (default tempfail).
-    explicit connection(const Pipeline& p, verdict fallback = tempfail)
-        : pipeline_{p}, session_{Pipeline::negotiation.request()}, fallback_{std::move(fallback)} {}
+    explicit connection(const Pipeline& p, verdict fallback = tempfail) : connection{p, std::move(fallback), derived_tag{}} {
+        static_assert(!Pipeline::any_async(),
+                      "cppmilter: this milter has an asynchronous hook: run it with cm::async_connection "
+                      "(the server and cm::testing::harness choose it for you)");
+    }
 
     /// Handles one command; the answer (if any) is appended to `out`. On error the caller
     /// closes the connection; on session_step::close too.
@@ -71,11 +92,9 @@ public:
             try {
                 if (auto ok = dispatch_command(cmd, out); !ok) return ok.error();
             } catch (const std::exception& e) {
-                hook_error_ = e.what();
-                if (auto ok = recover(out); !ok) return ok.error();
+                if (auto ok = hook_failed(e.what(), out); !ok) return ok.error();
             } catch (...) {
-                hook_error_ = "an exception not derived from std::exception";
-                if (auto ok = recover(out); !ok) return ok.error();
+                if (auto ok = hook_failed("an exception not derived from std::exception", out); !ok) return ok.error();
             }
         }
         return ev->step;
@@ -105,6 +124,10 @@ public:
     }
 
 protected:
+    struct derived_tag {};
+    connection(const Pipeline& p, verdict fallback, derived_tag)
+        : pipeline_{p}, session_{Pipeline::negotiation.request()}, fallback_{std::move(fallback)} {}
+
     /// Hands the command to the session and carries out everything but the hook call: state
     /// resets, abort and close hooks.
     proto::result<proto::session_event> begin(const proto::command& cmd, std::string& out) {
@@ -120,142 +143,198 @@ protected:
         return ev;
     }
 
+    /// Records what a failed hook said and answers with the fallback.
+    proto::result<void> hook_failed(std::string what, std::string& out) {
+        hook_error_ = std::move(what);
+        return recover(out);
+    }
+
     static constexpr auto part_indices = hana::make_range(hana::size_c<0>, hana::length(Pipeline::part_types));
     static constexpr int buffering = Pipeline::eom_buffering();
 
-    /// Calls `f(element, ctx)` for each hook of stage S in pipeline order, with that part's
-    /// context, until `f` returns true (a decision was made).
-    template <stage S, class F>
-    void for_each_hook(F&& f) {
-        bool decided = false;
-        hana::for_each(part_indices, [&](auto i) {
-            auto& part = hana::at(pipeline_.parts, i);
-            auto& state = hana::at(states_, i);
-            using part_type = std::remove_cvref_t<decltype(part)>;
-            hana::for_each(part.elements, [&](const auto& element) {
-                using E = std::remove_cvref_t<decltype(element)>;
-                if constexpr (detail::is_hook<E>::value) {
-                    if constexpr (E::at == S) {
-                        if (decided) return;
-                        using Ctx = typename part_type::template context_type<S>;
-                        static_assert(!detail::awaited<std::remove_cvref_t<typename detail::hook_result<S, decltype(E::fn), Ctx>::type>>::is_async,
-                                      "cppmilter: this milter has an async hook: run it with the Asio "
-                                      "server; the in-process connection and harness are synchronous");
-                        Ctx ctx{state.connection, state.message, session_.macros()};
-                        decided = f(element, ctx);
-                    }
-                }
-            });
-        });
-    }
-
-    /// Runs the hooks of stage S in part order until one returns something other than next.
-    template <stage S, class Event>
-    verdict run(const Event& event) {
+    /// What the hooks of one stage decided, in the order they ran: the first verdict that is
+    /// not next, and (at end of message) whether applying the modifications failed.
+    struct outcome {
         verdict decision = next;
-        for_each_hook<S>([&](const auto& element, auto& ctx) {
-            using R = typename detail::hook_result<S, decltype(element.fn), std::remove_cvref_t<decltype(ctx)>>::type;
-            if constexpr (std::is_void_v<R>) {
-                detail::call<S>(element.fn, event, ctx);
-                return false;
-            } else {
-                verdict v = body_verdict{detail::call<S>(element.fn, event, ctx)};
-                if (v.is_next()) return false;
-                decision = std::move(v);
-                return true;
-            }
+        proto::result<void> status{};
+    };
+
+    /// The hooks of stage S as (part index, element index) pairs, in pipeline order.
+    template <stage S>
+    static constexpr auto hooks_of() {
+        return hana::fold_left(part_indices, hana::make_tuple(), [](auto acc, auto pi) {
+            using P = typename decltype(+hana::at(Pipeline::part_types, pi))::type;
+            auto elements = hana::make_range(hana::size_c<0>, hana::length(P::element_types));
+            auto here = hana::filter(hana::to_tuple(elements), [=](auto ei) {
+                using E = typename decltype(+hana::at(P::element_types, ei))::type;
+                if constexpr (detail::is_hook<E>::value) return hana::bool_c<E::at == S>;
+                else return hana::false_c;
+            });
+            return hana::concat(acc, hana::transform(here, [pi](auto ei) { return hana::make_pair(pi, ei); }));
         });
-        return decision;
+    }
+    template <stage S>
+    static constexpr std::size_t hook_count = decltype(hana::length(hooks_of<S>()))::value;
+
+    /// The types around hook I of stage S.
+    template <stage S, std::size_t I>
+    struct hook_at {
+        using pair = decltype(hana::at_c<I>(hooks_of<S>()));
+        using part_index = std::remove_cvref_t<decltype(hana::first(std::declval<pair>()))>;
+        using element_index = std::remove_cvref_t<decltype(hana::second(std::declval<pair>()))>;
+        using part_type = typename decltype(+hana::at(Pipeline::part_types, part_index{}))::type;
+        using element_type = typename decltype(+hana::at(part_type::element_types, element_index{}))::type;
+        using context_type = typename part_type::template context_type<S>;
+        /// What calling it returns (an awaitable for an asynchronous hook).
+        using result = std::remove_cvref_t<typename detail::hook_result<S, decltype(element_type::fn), context_type>::type>;
+        static constexpr bool is_async = detail::awaited<result>::is_async;
+    };
+
+    /// The context hook I of stage S receives. Kept by the caller for as long as the hook
+    /// runs (an asynchronous hook holds on to it).
+    template <stage S, std::size_t I>
+    typename hook_at<S, I>::context_type context_for() {
+        auto& state = hana::at(states_, typename hook_at<S, I>::part_index{});
+        return {state.connection, state.message, session_.macros()};
     }
 
-    proto::result<void> answer(const verdict& v, std::string& out) { return session_.answer(v.to_reply(), out); }
+    /// Calls hook I of stage S with its event (at end of message: the one it asked for).
+    template <stage S, std::size_t I, class Event, class Ctx>
+    decltype(auto) call_hook(const Event& event, Ctx& ctx) {
+        using at = hook_at<S, I>;
+        const auto& fn = hana::at(hana::at(pipeline_.parts, typename at::part_index{}).elements,
+                                  typename at::element_index{}).fn;
+        if constexpr (S == stage::end_of_message) {
+            using Ev = typename detail::eom_event<std::remove_cvref_t<decltype(fn)>, Ctx>::type;
+            return detail::call<S>(fn, eom_event_for<Ev>(), ctx);
+        } else {
+            return detail::call<S>(fn, event, ctx);
+        }
+    }
 
-    /// Number of hooks of stage `s` over all parts.
-    static constexpr std::size_t hooks_at(stage s) {
-        return hana::fold_left(Pipeline::part_types, std::size_t{0},
-                               [s](std::size_t n, auto pt) { return n + decltype(pt)::type::hooks_at(s); });
+    /// Records what a hook decided; true when it decided (the hooks after it are not called).
+    template <stage S, class T>
+    bool decide(T&& result, outcome& o, std::string& out) {
+        using R = std::remove_cvref_t<T>;
+        verdict v = next;
+        if constexpr (S != stage::end_of_message) {
+            v = body_verdict{std::forward<T>(result)};
+        } else if constexpr (detail::is_eom<R>::value) {
+            for (const auto& m : result.modifications()) std::visit([&](const auto& mod) { apply(mod, o, out); }, m);
+            v = result.final_verdict();
+        } else if constexpr (detail::is_modification<R>::value) {
+            apply(result, o, out);
+        } else {
+            v = verdict{std::forward<T>(result)};
+        }
+        if (v.is_next()) return false;
+        o.decision = std::move(v);
+        return true;
+    }
+    template <class Modification>
+    void apply(const Modification& m, outcome& o, std::string& out) {
+        if (o.status) o.status = session_.answer(m.to_reply(), out); // keeps the first failure
+    }
+
+    /// Runs the hooks of stage S from the I-th on, in pipeline order, until one decides.
+    /// Synchronous hooks only: async_connection runs stages that have an asynchronous one.
+    template <stage S, std::size_t I = 0, class Event>
+    void run(const Event& event, outcome& o, std::string& out) {
+        if constexpr (I < hook_count<S>) {
+            static_assert(!hook_at<S, I>::is_async);
+            auto ctx = context_for<S, I>();
+            if constexpr (std::is_void_v<typename hook_at<S, I>::result>) call_hook<S, I>(event, ctx);
+            else if (decide<S>(call_hook<S, I>(event, ctx), o, out)) return;
+            run<S, I + 1>(event, o, out);
+        }
+    }
+
+    /// The rules before a stage's hooks run; false when they must not be called (a skipped body).
+    template <stage S, class Event>
+    bool before_hooks(const Event& event) {
+        if constexpr (S == stage::connect) {
+            reset_connection();
+        } else if constexpr (S == stage::mail_from) {
+            reset_message();
+        } else if constexpr (S == stage::header) {
+            if constexpr (buffering >= 1) keep_header(event);
+        } else if constexpr (S == stage::body) {
+            if constexpr (buffering >= 2) body_.append(event.chunk);
+            return !body_skipped_;
+        }
+        return true;
+    }
+
+    /// A body hook said skip: note it, so that it is not called again for this message; an MTA
+    /// that cannot skip is answered continue instead.
+    void settle_body(verdict& v) {
+        if (v.what() != verdict::kind::skip) return;
+        body_skipped_ = true;
+        if (!session_.options().protocol.has(proto::protocol::skip)) v = next;
+    }
+
+    /// The rules after a stage's hooks ran, and its answer.
+    template <stage S>
+    proto::result<void> after_hooks(outcome& o, std::string& out) {
+        if constexpr (S == stage::body) settle_body(o.decision);
+        if constexpr (S == stage::end_of_message) {
+            reset_message();
+            if (!o.status) return o.status;
+        }
+        if constexpr (hook_count<S> == 0) return session_.answer(proto::continue_{}, out);
+        else return session_.answer(o.decision.to_reply(), out);
     }
 
     /// The commands that reach hooks, by variant index: a switch the compiler inlines (std::visit
     /// over the 15 alternatives of proto::command is an out-of-line call through a table).
-    proto::result<void> dispatch_command(const proto::command& cmd, std::string& out) {
+    template <class Dispatch>
+    static decltype(auto) by_kind(const proto::command& cmd, Dispatch&& d) {
         switch (cmd.index()) {
-        case detail::index_in_command<proto::connect>: return dispatch(*std::get_if<proto::connect>(&cmd), out);
-        case detail::index_in_command<proto::helo>: return dispatch(*std::get_if<proto::helo>(&cmd), out);
-        case detail::index_in_command<proto::mail>: return dispatch(*std::get_if<proto::mail>(&cmd), out);
-        case detail::index_in_command<proto::rcpt>: return dispatch(*std::get_if<proto::rcpt>(&cmd), out);
-        case detail::index_in_command<proto::data>: return dispatch(*std::get_if<proto::data>(&cmd), out);
-        case detail::index_in_command<proto::header>: return dispatch(*std::get_if<proto::header>(&cmd), out);
-        case detail::index_in_command<proto::end_of_headers>: return dispatch(*std::get_if<proto::end_of_headers>(&cmd), out);
-        case detail::index_in_command<proto::body>: return dispatch(*std::get_if<proto::body>(&cmd), out);
-        case detail::index_in_command<proto::end_of_body>: return dispatch(*std::get_if<proto::end_of_body>(&cmd), out);
-        case detail::index_in_command<proto::unknown>: return dispatch(*std::get_if<proto::unknown>(&cmd), out);
-        default: return {}; // OPTNEG, MACRO, ABORT, QUIT, QUIT_NC never reach hooks
+        case detail::index_in_command<proto::connect>: return d(*std::get_if<proto::connect>(&cmd));
+        case detail::index_in_command<proto::helo>: return d(*std::get_if<proto::helo>(&cmd));
+        case detail::index_in_command<proto::mail>: return d(*std::get_if<proto::mail>(&cmd));
+        case detail::index_in_command<proto::rcpt>: return d(*std::get_if<proto::rcpt>(&cmd));
+        case detail::index_in_command<proto::data>: return d(*std::get_if<proto::data>(&cmd));
+        case detail::index_in_command<proto::header>: return d(*std::get_if<proto::header>(&cmd));
+        case detail::index_in_command<proto::end_of_headers>: return d(*std::get_if<proto::end_of_headers>(&cmd));
+        case detail::index_in_command<proto::body>: return d(*std::get_if<proto::body>(&cmd));
+        case detail::index_in_command<proto::end_of_body>: return d(*std::get_if<proto::end_of_body>(&cmd));
+        case detail::index_in_command<proto::unknown>: return d(*std::get_if<proto::unknown>(&cmd));
+        default: return d(std::monostate{}); // OPTNEG, MACRO, ABORT, QUIT, QUIT_NC never reach hooks
         }
     }
 
-    /// A stage without hooks answers continue without building a verdict.
-    template <stage S, class Event>
-    proto::result<void> run_and_answer(const Event& event, std::string& out) {
-        if constexpr (hooks_at(S) == 0) return session_.answer(proto::continue_{}, out);
-        else return answer(run<S>(event), out);
+    proto::result<void> dispatch_command(const proto::command& cmd, std::string& out) {
+        return by_kind(cmd, [&](const auto& c) { return dispatch(c, out); });
     }
 
+    /// Whether a command's hooks include an asynchronous one: async_connection awaits those.
+    template <class Command>
+    static constexpr bool awaited_command = [] {
+        constexpr auto S = detail::stage_of<Command>();
+        if constexpr (!S) return false;
+        else return Pipeline::async_at(*S) || (*S == stage::end_of_message && Pipeline::async_at(stage::body));
+    }();
+
+    /// One command through its stage, synchronously.
     template <class Command>
     proto::result<void> dispatch(const Command& cmd, std::string& out) {
-        if constexpr (std::is_same_v<Command, proto::connect>) {
-            reset_connection();
-            return run_and_answer<stage::connect>(cmd, out);
-        } else if constexpr (std::is_same_v<Command, proto::helo>) {
-            return run_and_answer<stage::helo>(cmd, out);
-        } else if constexpr (std::is_same_v<Command, proto::mail>) {
-            reset_message();
-            return run_and_answer<stage::mail_from>(cmd, out);
-        } else if constexpr (std::is_same_v<Command, proto::rcpt>) {
-            return run_and_answer<stage::rcpt>(cmd, out);
-        } else if constexpr (std::is_same_v<Command, proto::data>) {
-            return run_and_answer<stage::data>(cmd, out);
-        } else if constexpr (std::is_same_v<Command, proto::header>) {
-            if constexpr (buffering >= 1) keep_header(cmd);
-            return run_and_answer<stage::header>(cmd, out);
-        } else if constexpr (std::is_same_v<Command, proto::end_of_headers>) {
-            return run_and_answer<stage::end_of_headers>(cmd, out);
-        } else if constexpr (std::is_same_v<Command, proto::body>) {
-            if constexpr (hooks_at(stage::body) == 0) {
-                (void)body_wanted(cmd.chunk); // keeps the chunk if buffered
-                return session_.answer(proto::continue_{}, out);
-            } else {
-                return answer(body(cmd.chunk), out);
-            }
-        } else if constexpr (std::is_same_v<Command, proto::end_of_body>) {
-            if (!cmd.chunk.empty()) (void)body(cmd.chunk); // a last chunk, as libmilter does (§3.7)
-            auto ok = finish_message(out);
-            reset_message();
-            return ok;
-        } else if constexpr (std::is_same_v<Command, proto::unknown>) {
-            return run_and_answer<stage::unknown>(cmd, out);
+        constexpr auto S = detail::stage_of<Command>();
+        if constexpr (!S || awaited_command<Command>) {
+            return {}; // no hooks (OPTNEG, MACRO, ...), or awaited by async_connection
         } else {
-            return {}; // never delivered to hooks (OPTNEG, MACRO, ABORT, QUIT, QUIT_NC)
+            if constexpr (*S == stage::end_of_message) {
+                if (!cmd.chunk.empty()) { // a last chunk, as libmilter does (§3.7): its verdict is not owed
+                    const body_chunk chunk{cmd.chunk};
+                    outcome last;
+                    if (before_hooks<stage::body>(chunk)) run<stage::body>(chunk, last, out);
+                    settle_body(last.decision);
+                }
+            }
+            outcome o;
+            if (before_hooks<*S>(cmd)) run<*S>(cmd, o, out);
+            return after_hooks<*S>(o, out);
         }
-    }
-
-    verdict body(std::string_view chunk) {
-        if (!body_wanted(chunk)) return next;
-        return after_body(run<stage::body>(body_chunk{chunk}));
-    }
-
-    /// Keeps the chunk if needed; false when the body hooks must not be called (they said skip
-    /// but the MTA cannot skip).
-    bool body_wanted(std::string_view chunk) {
-        if constexpr (buffering >= 2) body_.append(chunk);
-        return !body_skipped_;
-    }
-    verdict after_body(verdict v) {
-        if (v.what() == verdict::kind::skip) {
-            body_skipped_ = true;
-            if (!session_.options().protocol.has(proto::protocol::skip)) return next;
-        }
-        return v;
     }
 
     /// The event an end-of-message hook taking `Event` receives.
@@ -272,45 +351,6 @@ protected:
         }
     }
 
-    /// Applies what an end-of-message hook returned: its modifications go to `out` (through the
-    /// session's checks), its verdict to `v`. `status` keeps the first failure.
-    template <class T>
-    void apply_eom_result(T&& result, verdict& v, proto::result<void>& status, std::string& out) {
-        using R = std::remove_cvref_t<T>;
-        auto apply = [&](const auto& modification) {
-            if (status) status = session_.answer(modification.to_reply(), out);
-        };
-        if constexpr (detail::is_eom<R>::value) {
-            for (const auto& m : result.modifications()) std::visit(apply, m);
-            v = result.final_verdict();
-        } else if constexpr (detail::is_modification<R>::value) {
-            apply(result);
-        } else {
-            v = verdict{std::forward<T>(result)};
-        }
-    }
-
-    proto::result<void> finish_message(std::string& out) {
-        verdict decision = next;
-        proto::result<void> status;
-        for_each_hook<stage::end_of_message>([&](const auto& element, auto& ctx) {
-            using Ctx = std::remove_cvref_t<decltype(ctx)>;
-            using Event = typename detail::eom_event<decltype(element.fn), Ctx>::type;
-            using R = typename detail::hook_result<stage::end_of_message, decltype(element.fn), Ctx>::type;
-            verdict v = next;
-            if constexpr (std::is_void_v<R>)
-                detail::call<stage::end_of_message>(element.fn, eom_event_for<Event>(), ctx);
-            else
-                apply_eom_result(detail::call<stage::end_of_message>(element.fn, eom_event_for<Event>(), ctx), v,
-                                 status, out);
-            if (v.is_next()) return false;
-            decision = std::move(v);
-            return true;
-        });
-        if (!status) return status;
-        return answer(decision, out);
-    }
-
     void keep_header(const proto::header& h) {
         if (header_count_ == headers_.size()) headers_.emplace_back();
         auto& slot = headers_[header_count_++]; // reuse the strings' capacity across messages
@@ -318,19 +358,22 @@ protected:
         slot.value.assign(h.value);
     }
 
+    /// Runs the abort or close hooks (observers: they cannot answer).
     template <stage S>
-    void run_void() {
-        if constexpr (S == stage::abort) (void)run<S>(abort_info{});
-        else (void)run<S>(close_info{});
+    void run_observers() {
+        outcome ignored;
+        std::string nothing;
+        if constexpr (S == stage::abort) run<S>(abort_info{}, ignored, nothing);
+        else run<S>(close_info{}, ignored, nothing);
     }
 
     void abort_message() {
-        run_void<stage::abort>();
+        run_observers<stage::abort>();
         reset_message();
     }
 
     void close_connection() {
-        run_void<stage::close>();
+        run_observers<stage::close>();
         reset_message();
         reset_connection();
     }

@@ -269,6 +269,9 @@ constexpr bool check_hook() {
         using R = hook_decision_t<S, F, Ctx>;
         if constexpr (S == stage::abort || S == stage::close) {
             static_assert(std::is_void_v<R>, "cppmilter: abort and close hooks cannot answer the MTA: return void");
+            static_assert(!awaited<std::remove_cvref_t<typename hook_result<S, F, Ctx>::type>>::is_async,
+                          "cppmilter: abort and close hooks run synchronously (nothing waits for them): "
+                          "return void, not an awaitable");
         } else if constexpr (S == stage::end_of_message) {
             static_assert(std::is_void_v<R> || is_plain_verdict<R> || is_eom<R>::value || is_modification<R>::value,
                           "cppmilter: an end-of-message hook returns void, a verdict or cm::eom<modifications...>");

@@ -289,6 +289,12 @@ public:
     static constexpr int eom_buffering() { return derived::eom_buffering(); }
     /// Whether any hook of stage `s` is asynchronous.
     static constexpr bool async_at(stage s) { return derived::async_at(s); }
+    /// Whether any hook is asynchronous (then it runs on cm::async_connection).
+    static constexpr bool any_async() {
+        for (int s = 0; s <= static_cast<int>(stage::close); ++s)
+            if (derived::async_at(static_cast<stage>(s))) return true;
+        return false;
+    }
     /// Everything the MTA is told, as a constant expression.
     static constexpr cppmilter::negotiation negotiation = derived::negotiation();
 };

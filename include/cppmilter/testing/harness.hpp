@@ -2,11 +2,17 @@
 #pragma once
 
 #include <cppmilter/client/answers.hpp>
+#include <cppmilter/dsl/async_connection.hpp>
 #include <cppmilter/dsl/connection.hpp>
 #include <cppmilter/proto/decoder.hpp>
 #include <cppmilter/proto/encoder.hpp>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <exception>
 #include <initializer_list>
+#include <optional>
 #include <memory>
 #include <ostream>
 #include <sstream>
@@ -27,15 +33,24 @@ inline constexpr proto::optneg postfix_offer{6, proto::all_actions, proto::all_p
 /// Plays the MTA for one connection of `Pipeline`, through the real wire format: each call
 /// encodes the command, the milter decodes and answers it, and the answer is decoded back.
 /// Commands the milter switched off (NO* bits) are not sent, as an MTA would not send them.
+/// Asynchronous hooks run on an io_context of the harness's own, timers included, until the
+/// command is answered; PROGRESS packets sent meanwhile are among that command's answers.
 template <class Pipeline>
 class harness {
+    static constexpr bool any_async = Pipeline::any_async();
+    using connection_type = std::conditional_t<any_async, async_connection<Pipeline>, connection<Pipeline>>;
+
 public:
-    explicit harness(const Pipeline& p, proto::optneg offer = postfix_offer) : connection_{p} {
+    explicit harness(const Pipeline& p, proto::optneg offer = postfix_offer, hook_limits limits = {},
+                     verdict fallback = tempfail)
+        : connection_{make_connection(p, limits, std::move(fallback))} {
         auto a = send(offer);
         if (a.replies().size() != 1 || !std::holds_alternative<proto::optneg_reply>(a.replies()[0]))
             throw std::runtime_error("negotiation failed: " + a.str());
         negotiated_ = a;
     }
+    harness(const harness&) = delete; // asynchronous hooks report PROGRESS to this object
+    harness& operator=(const harness&) = delete;
 
     /// The OPTNEG reply the milter sent.
     const proto::optneg_reply& negotiated() const { return std::get<proto::optneg_reply>(negotiated_.replies()[0]); }
@@ -97,7 +112,10 @@ public:
         return result;
     }
 
-    const connection<Pipeline>& milter_connection() const noexcept { return connection_; }
+    const connection_type& milter_connection() const noexcept { return connection_; }
+
+    /// What the last hook that threw (or timed out) said, once; empty if none did.
+    std::string take_hook_error() { return connection_.take_hook_error(); }
 
 private:
     static void check(const proto::result<void>& r) {
@@ -123,13 +141,43 @@ private:
         std::string out;
         while (auto cmd = decoder.next()) {
             if (!*cmd) throw std::runtime_error("undecodable command: " + cmd->error().message());
-            auto step = connection_.handle(cmd->value(), out);
+            auto step = handle(cmd->value(), out);
             if (!step) throw std::runtime_error("protocol error: " + step.error().message());
         }
         return answers{std::move(out)};
     }
 
-    connection<Pipeline> connection_;
+    connection_type make_connection(const Pipeline& p, hook_limits limits, verdict fallback) {
+        if constexpr (any_async)
+            return connection_type{p, std::move(fallback), limits, [this](std::string_view packet) -> boost::asio::awaitable<void> {
+                                       if (progress_to_) progress_to_->append(packet);
+                                       co_return;
+                                   }};
+        else
+            return connection_type{p, std::move(fallback)};
+    }
+
+    proto::result<proto::session_step> handle(const proto::command& cmd, std::string& out) {
+        if constexpr (any_async) {
+            if (connection_type::awaits(cmd)) {
+                std::optional<proto::result<proto::session_step>> step;
+                std::exception_ptr failure;
+                progress_to_ = &out;
+                auto run = [&]() -> boost::asio::awaitable<void> { step = co_await connection_.handle_async(cmd, out); };
+                boost::asio::co_spawn(io_, run, [&](std::exception_ptr e) { failure = e; });
+                io_.run();
+                io_.restart();
+                progress_to_ = nullptr;
+                if (failure) std::rethrow_exception(failure);
+                return *step;
+            }
+        }
+        return connection_.handle(cmd, out);
+    }
+
+    boost::asio::io_context io_{1};
+    std::string* progress_to_ = nullptr; // the answers of the command being handled
+    connection_type connection_;
     answers negotiated_;
 };
 
