@@ -215,21 +215,26 @@ protected:
     /// Records what a hook decided; true when it decided (the hooks after it are not called).
     template <stage S, class T>
     bool decide(T&& result, outcome& o, std::string& out) {
-        using R = std::remove_cvref_t<T>;
-        verdict v = next;
-        if constexpr (S != stage::end_of_message) {
-            v = body_verdict{std::forward<T>(result)};
-        } else if constexpr (detail::is_eom<R>::value) {
-            for (const auto& m : result.modifications()) std::visit([&](const auto& mod) { apply(mod, o, out); }, m);
-            v = result.final_verdict();
-        } else if constexpr (detail::is_modification<R>::value) {
-            apply(result, o, out);
-        } else {
-            v = verdict{std::forward<T>(result)};
-        }
+        verdict v = verdict_of<S>(std::forward<T>(result), o, out);
         if (v.is_next()) return false;
         o.decision = std::move(v);
         return true;
+    }
+    /// The verdict in what a hook returned; at end of message, its modifications go to `out`.
+    template <stage S, class T>
+    verdict verdict_of(T&& result, outcome& o, std::string& out) {
+        using R = std::remove_cvref_t<T>;
+        if constexpr (S != stage::end_of_message) {
+            return body_verdict{std::forward<T>(result)};
+        } else if constexpr (detail::is_eom<R>::value) {
+            for (const auto& m : result.modifications()) std::visit([&](const auto& mod) { apply(mod, o, out); }, m);
+            return result.final_verdict();
+        } else if constexpr (detail::is_modification<R>::value) {
+            apply(result, o, out);
+            return next;
+        } else {
+            return verdict{std::forward<T>(result)};
+        }
     }
     template <class Modification>
     void apply(const Modification& m, outcome& o, std::string& out) {
@@ -331,9 +336,14 @@ protected:
                     settle_body(last.decision);
                 }
             }
-            outcome o;
-            if (before_hooks<*S>(cmd)) run<*S>(cmd, o, out);
-            return after_hooks<*S>(o, out);
+            if constexpr (hook_count<*S> == 0 && *S != stage::end_of_message) {
+                (void)before_hooks<*S>(cmd); // keeps what end of message reads
+                return session_.answer(proto::continue_{}, out);
+            } else {
+                outcome o;
+                if (before_hooks<*S>(cmd)) run<*S>(cmd, o, out);
+                return after_hooks<*S>(o, out);
+            }
         }
     }
 
