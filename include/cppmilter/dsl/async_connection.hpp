@@ -107,15 +107,16 @@ private:
     boost::asio::awaitable<void> run(const Event& event, outcome& o, std::string& out) {
         if constexpr (I < base::template hook_count<S>) {
             using at = typename base::template hook_at<S, I>;
-            auto ctx = base::template context_for<S, I>(); // lives in this frame while the hook runs
+            auto ctx = base::template context_for<S, I>(); // both live in this frame while the hook runs
+            auto&& ev = base::template event_for<S, I>(event);
             if constexpr (at::is_async) {
                 using T = typename detail::awaited<typename at::result>::type;
-                if constexpr (std::is_void_v<T>) co_await bounded<S>(base::template call_hook<S, I>(event, ctx));
-                else if (base::template decide<S>(co_await bounded<S>(base::template call_hook<S, I>(event, ctx)), o, out))
+                if constexpr (std::is_void_v<T>) co_await bounded<S>(base::template call_hook<S, I>(ev, ctx));
+                else if (base::template decide<S>(co_await bounded<S>(base::template call_hook<S, I>(ev, ctx)), o, out))
                     co_return;
             } else if constexpr (std::is_void_v<typename at::result>) {
-                base::template call_hook<S, I>(event, ctx);
-            } else if (base::template decide<S>(base::template call_hook<S, I>(event, ctx), o, out)) {
+                base::template call_hook<S, I>(ev, ctx);
+            } else if (base::template decide<S>(base::template call_hook<S, I>(ev, ctx), o, out)) {
                 co_return;
             }
             co_await run<S, I + 1>(event, o, out);

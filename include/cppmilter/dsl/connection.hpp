@@ -1,7 +1,9 @@
 // Runs a pipeline for one MTA connection: protocol session in, hooks called, answers out.
 #pragma once
 
+#include <cppmilter/dsl/editable.hpp>
 #include <cppmilter/dsl/milter.hpp>
+#include <cppmilter/mail/message.hpp>
 #include <cppmilter/proto/encoder.hpp>
 #include <cppmilter/proto/session.hpp>
 
@@ -9,6 +11,7 @@
 #include <boost/hana/range.hpp>
 
 #include <exception>
+#include <stdexcept>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -28,7 +31,7 @@ struct part_state {
 
 /// Calls a hook in whatever shape it takes and turns what it returns into a decision.
 template <stage S, class F, class Ctx, class E>
-decltype(auto) call(const F& f, const E& event, Ctx& ctx) {
+decltype(auto) call(const F& f, E& event, Ctx& ctx) { // E: const, or the editable message
     constexpr call_shape shape = shape_of<S, F, Ctx>();
     if constexpr (shape == call_shape::event_and_context) return f(event, ctx);
     else if constexpr (shape == call_shape::event_only) return f(event);
@@ -66,6 +69,19 @@ constexpr std::optional<stage> stage_of() {
     else if constexpr (std::is_same_v<Command, proto::unknown>) return stage::unknown;
     else return std::nullopt;
 }
+
+/// ESMTP arguments as one string, "SIZE=10 BODY=8BITMIME" (how CHGFROM and ADDRCPT_PAR carry them).
+inline std::string joined(const proto::string_list& args) {
+    std::string out;
+    for (auto a : args) {
+        if (!out.empty()) out += ' ';
+        out += a;
+    }
+    return out;
+}
+
+/// Stands in for the message editor of a pipeline that edits nothing.
+struct no_editor {};
 
 } // namespace detail
 
@@ -151,6 +167,7 @@ protected:
 
     static constexpr auto part_indices = hana::make_range(hana::size_c<0>, hana::length(Pipeline::part_types));
     static constexpr int buffering = Pipeline::eom_buffering();
+    static constexpr bool editing = Pipeline::eom_editing();
 
     /// What the hooks of one stage decided, in the order they ran: the first verdict that is
     /// not next, and (at end of message) whether applying the modifications failed.
@@ -198,18 +215,28 @@ protected:
         return {state.connection, state.message, session_.macros()};
     }
 
-    /// Calls hook I of stage S with its event (at end of message: the one it asked for).
+    /// The event hook I of stage S receives: the command's, or at end of message the one the
+    /// hook asked for (the editable message is a handle, returned by value: the caller keeps
+    /// it for as long as the hook runs).
+    template <stage S, std::size_t I, class Event>
+    decltype(auto) event_for(const Event& event) {
+        if constexpr (S == stage::end_of_message) {
+            using at = hook_at<S, I>;
+            using Ev = typename detail::eom_event<decltype(at::element_type::fn), typename at::context_type>::type;
+            if constexpr (detail::is_editable<Ev>::value) return Ev{editor_};
+            else return eom_event_for<Ev>();
+        } else {
+            return (event);
+        }
+    }
+
+    /// Calls hook I of stage S with its event and context.
     template <stage S, std::size_t I, class Event, class Ctx>
-    decltype(auto) call_hook(const Event& event, Ctx& ctx) {
+    decltype(auto) call_hook(Event& event, Ctx& ctx) {
         using at = hook_at<S, I>;
         const auto& fn = hana::at(hana::at(pipeline_.parts, typename at::part_index{}).elements,
                                   typename at::element_index{}).fn;
-        if constexpr (S == stage::end_of_message) {
-            using Ev = typename detail::eom_event<std::remove_cvref_t<decltype(fn)>, Ctx>::type;
-            return detail::call<S>(fn, eom_event_for<Ev>(), ctx);
-        } else {
-            return detail::call<S>(fn, event, ctx);
-        }
+        return detail::call<S>(fn, event, ctx);
     }
 
     /// Records what a hook decided; true when it decided (the hooks after it are not called).
@@ -248,8 +275,9 @@ protected:
         if constexpr (I < hook_count<S>) {
             static_assert(!hook_at<S, I>::is_async);
             auto ctx = context_for<S, I>();
-            if constexpr (std::is_void_v<typename hook_at<S, I>::result>) call_hook<S, I>(event, ctx);
-            else if (decide<S>(call_hook<S, I>(event, ctx), o, out)) return;
+            auto&& ev = event_for<S, I>(event);
+            if constexpr (std::is_void_v<typename hook_at<S, I>::result>) call_hook<S, I>(ev, ctx);
+            else if (decide<S>(call_hook<S, I>(ev, ctx), o, out)) return;
             run<S, I + 1>(event, o, out);
         }
     }
@@ -261,6 +289,11 @@ protected:
             reset_connection();
         } else if constexpr (S == stage::mail_from) {
             reset_message();
+            if constexpr (editing) editor_.received_sender(std::string{event.address}, detail::joined(event.esmtp_args));
+        } else if constexpr (S == stage::rcpt) {
+            if constexpr (editing) editor_.recipients().received(std::string{event.address}, detail::joined(event.esmtp_args));
+        } else if constexpr (S == stage::end_of_message) {
+            if constexpr (editing) editor_.reset({headers_.data(), header_count_}, body_);
         } else if constexpr (S == stage::header) {
             if constexpr (buffering >= 1) keep_header(event);
         } else if constexpr (S == stage::body) {
@@ -282,12 +315,32 @@ protected:
     template <stage S>
     proto::result<void> after_hooks(outcome& o, std::string& out) {
         if constexpr (S == stage::body) settle_body(o.decision);
+        if constexpr (S == stage::rcpt && editing)
+            if (refuses(o.decision)) editor_.recipients().drop_last_received(); // the MTA will not take it
         if constexpr (S == stage::end_of_message) {
+            if constexpr (editing)
+                if (o.status && !refuses(o.decision)) send_edits(o, out);
             reset_message();
             if (!o.status) return o.status;
         }
         if constexpr (hook_count<S> == 0) return session_.answer(proto::continue_{}, out);
         else return session_.answer(o.decision.to_reply(), out);
+    }
+
+    static bool refuses(const verdict& v) noexcept {
+        using k = verdict::kind;
+        return v.what() == k::reject || v.what() == k::tempfail || v.what() == k::reply || v.what() == k::discard;
+    }
+
+    /// The editable message's edits as modifications, with the index rules of the MTA that
+    /// sent macro `v`. All are checked against the negotiated actions before any is sent.
+    void send_edits(outcome& o, std::string& out) {
+        const auto edits = editor_.diff(mail::dialect_from_version(session_.macros().find("v")));
+        for (const auto& m : edits) {
+            const bool granted = std::visit([&](const auto& mod) { return session_.options().actions.has(mod.needs); }, m);
+            if (!granted) throw std::logic_error("the message edits need an action the MTA did not grant");
+        }
+        for (const auto& m : edits) std::visit([&](const auto& mod) { apply(mod, o, out); }, m);
     }
 
     /// The commands that reach hooks, by variant index: a switch the compiler inlines (std::visit
@@ -418,6 +471,7 @@ protected:
     whole_message whole_{};
     verdict fallback_;
     std::string hook_error_;
+    [[no_unique_address]] std::conditional_t<editing, mail::message_editor, detail::no_editor> editor_{};
 };
 
 } // namespace cppmilter

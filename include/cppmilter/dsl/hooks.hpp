@@ -1,6 +1,7 @@
 // Stage descriptors: on_connect(f), on_mail_from(f), ... and the compile-time checks of hooks.
 #pragma once
 
+#include <cppmilter/dsl/editable.hpp>
 #include <cppmilter/dsl/message.hpp>
 #include <cppmilter/dsl/modifications.hpp>
 #include <cppmilter/dsl/stage.hpp>
@@ -122,9 +123,22 @@ struct eom_event {
             return std::is_same_v<E, whole_message>;
         }
     }
-    using type = std::conditional_t<takes<message_headers>(), message_headers,
-                                    std::conditional_t<takes<whole_message>(), whole_message, end_of_message>>;
+    template <bool Known = sig::known>
+    static auto first_parameter() {
+        if constexpr (Known && sig::params::size >= 1) return std::type_identity<std::remove_cvref_t<typename nth<0, typename sig::params>::type>>{};
+        else return std::type_identity<void>{};
+    }
+    using first = typename decltype(first_parameter())::type;
+    using type = std::conditional_t<
+        is_editable<first>::value, first,
+        std::conditional_t<takes<message_headers>(), message_headers,
+                           std::conditional_t<takes<whole_message>(), whole_message, end_of_message>>>;
 };
+
+/// How a hook receives its event: by const reference, but the editable message by reference
+/// (the hook changes it).
+template <class E>
+using event_ref = std::conditional_t<is_editable<E>::value, E&, const E&>;
 
 template <stage S, class F, class Ctx>
 struct hook_event {
@@ -148,7 +162,7 @@ constexpr call_shape shape_of() {
         if constexpr (sig::params::size == 1) {
             using P0 = typename nth<0, typename sig::params>::type;
             // Nested, not &&: both operands of && would be instantiated.
-            if constexpr (std::is_convertible_v<const E&, P0>) {
+            if constexpr (std::is_convertible_v<event_ref<E>, P0>) {
                 return call_shape::event_only;
             } else if constexpr (std::is_convertible_v<Ctx&, P0>) {
                 return call_shape::context_only;
@@ -156,14 +170,14 @@ constexpr call_shape shape_of() {
                 return call_shape::none;
             }
         } else if constexpr (sig::params::size == 2) {
-            return std::is_invocable_v<const F&, const E&, Ctx&> ? call_shape::event_and_context : call_shape::none;
+            return std::is_invocable_v<const F&, event_ref<E>, Ctx&> ? call_shape::event_and_context : call_shape::none;
         } else if constexpr (sig::params::size == 0) {
             return call_shape::nothing;
         } else {
             return call_shape::none;
         }
-    } else if constexpr (std::is_invocable_v<const F&, const E&, Ctx&>) return call_shape::event_and_context;
-    else if constexpr (std::is_invocable_v<const F&, const E&>) return call_shape::event_only;
+    } else if constexpr (std::is_invocable_v<const F&, event_ref<E>, Ctx&>) return call_shape::event_and_context;
+    else if constexpr (std::is_invocable_v<const F&, event_ref<E>>) return call_shape::event_only;
     else if constexpr (std::is_invocable_v<const F&, Ctx&>) return call_shape::context_only;
     else if constexpr (std::is_invocable_v<const F&>) return call_shape::nothing;
     else return call_shape::none;
@@ -191,11 +205,11 @@ struct hook_result {
 };
 template <stage S, class F, class Ctx>
 struct hook_result<S, F, Ctx, call_shape::event_and_context> {
-    using type = std::invoke_result_t<const F&, const typename hook_event<S, F, Ctx>::type&, Ctx&>;
+    using type = std::invoke_result_t<const F&, event_ref<typename hook_event<S, F, Ctx>::type>, Ctx&>;
 };
 template <stage S, class F, class Ctx>
 struct hook_result<S, F, Ctx, call_shape::event_only> {
-    using type = std::invoke_result_t<const F&, const typename hook_event<S, F, Ctx>::type&>;
+    using type = std::invoke_result_t<const F&, event_ref<typename hook_event<S, F, Ctx>::type>>;
 };
 template <stage S, class F, class Ctx>
 struct hook_result<S, F, Ctx, call_shape::context_only> {
@@ -227,7 +241,7 @@ constexpr bool check_hook() {
                       "cppmilter: a hook takes (event const&, auto& ctx), (event const&), (auto& ctx) or nothing");
         if constexpr (P::size >= 1) {
             using P0 = typename nth<0, P>::type;
-            constexpr bool event_ok = std::is_convertible_v<const E&, P0>;
+            constexpr bool event_ok = std::is_convertible_v<event_ref<E>, P0>;
             constexpr bool ctx_ok = std::is_convertible_v<Ctx&, P0>;
             static_assert(event_ok || ctx_ok || S != stage::connect,
                           "cppmilter: the first parameter of an on_connect hook must be cm::connect_info const&");
@@ -248,7 +262,7 @@ constexpr bool check_hook() {
                           "cppmilter: the first parameter of an on_body hook must be cm::body_chunk const&");
             static_assert(event_ok || ctx_ok || S != stage::end_of_message,
                           "cppmilter: the first parameter of an on_end_of_message hook must be "
-                          "cm::end_of_message, cm::message_headers or cm::whole_message const&");
+                          "cm::end_of_message, cm::message_headers or cm::whole_message const&, or cm::editable<...>&");
             static_assert(event_ok || ctx_ok || S != stage::unknown,
                           "cppmilter: the first parameter of an on_unknown hook must be cm::unknown_command const&");
             static_assert(event_ok || ctx_ok || S != stage::abort,

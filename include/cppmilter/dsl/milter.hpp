@@ -166,12 +166,26 @@ struct derivation {
             return hana::fold_left(P::hook_types, level, [=](int l, auto ht) {
                 using H = typename decltype(ht)::type;
                 if constexpr (H::at == stage::end_of_message) {
-                    using E = typename eom_event<decltype(H::fn), typename P::template context_type<stage::end_of_message>>::type;
-                    const int want = std::is_same_v<E, whole_message> ? 2 : std::is_same_v<E, message_headers> ? 1 : 0;
+                    using E = eom_event_of<P, H>;
+                    int want = std::is_same_v<E, whole_message> ? 2 : std::is_same_v<E, message_headers> ? 1 : 0;
+                    if constexpr (is_editable<E>::value) want = E::template declares<edit::body> ? 2 : 1;
                     return l > want ? l : want;
                 } else {
                     return l;
                 }
+            });
+        });
+    }
+
+    /// Whether an end-of-message hook takes the editable message: then the envelope is kept
+    /// (MAIL and RCPT stay subscribed) and the edits are diffed into modifications.
+    static constexpr bool eom_editing() {
+        return hana::fold_left(part_types, false, [](bool any, auto pt) {
+            using P = typename decltype(pt)::type;
+            return hana::fold_left(P::hook_types, any, [=](bool any2, auto ht) {
+                using H = typename decltype(ht)::type;
+                if constexpr (H::at == stage::end_of_message) return any2 || is_editable<eom_event_of<P, H>>::value;
+                else return any2;
             });
         });
     }
@@ -183,9 +197,12 @@ struct derivation {
                 using H = typename decltype(ht)::type;
                 if constexpr (H::at == stage::end_of_message) {
                     using R = result_of<P, H>;
-                    if constexpr (is_eom<R>::value) return a2 | R::actions;
-                    else if constexpr (is_modification<R>::value) return a2 | proto::action_set{R::needs};
-                    else return a2;
+                    using E = eom_event_of<P, H>;
+                    proto::action_set edits{};
+                    if constexpr (is_editable<E>::value) edits = E::actions;
+                    if constexpr (is_eom<R>::value) return a2 | edits | R::actions;
+                    else if constexpr (is_modification<R>::value) return a2 | edits | proto::action_set{R::needs};
+                    else return a2 | edits;
                 } else {
                     return a2;
                 }
@@ -197,7 +214,8 @@ struct derivation {
         proto::protocol_set p;
         for (stage s : command_stages) {
             const auto t = traits_of(s);
-            const bool buffered = (s == stage::header && eom_buffering() >= 1) || (s == stage::body && eom_buffering() >= 2);
+            const bool buffered = (s == stage::header && eom_buffering() >= 1) || (s == stage::body && eom_buffering() >= 2) ||
+                                  ((s == stage::mail_from || s == stage::rcpt) && eom_editing());
             if (hooks_at(s) == 0 && !buffered) p |= t.no_bit | t.no_reply_bit; // NR too, if NO is ignored
             else if (only_continue_at(s)) p |= t.no_reply_bit;
         }
@@ -261,6 +279,8 @@ struct derivation {
 
     template <class P, class H>
     using result_of = hook_decision_t<H::at, decltype(H::fn), typename P::template context_type<H::at>>;
+    template <class P, class H>
+    using eom_event_of = typename eom_event<decltype(H::fn), typename P::template context_type<stage::end_of_message>>::type;
 
     template <class P, class H>
     static constexpr bool result_only_continues() {
@@ -287,6 +307,8 @@ public:
     static constexpr auto part_types = hana::tuple_t<Parts...>;
     /// What end-of-message hooks want kept: 0 nothing, 1 headers, 2 headers and body.
     static constexpr int eom_buffering() { return derived::eom_buffering(); }
+    /// Whether an end-of-message hook edits the message (cm::editable<...>&).
+    static constexpr bool eom_editing() { return derived::eom_editing(); }
     /// Whether any hook of stage `s` is asynchronous.
     static constexpr bool async_at(stage s) { return derived::async_at(s); }
     /// Whether any hook is asynchronous (then it runs on cm::async_connection).

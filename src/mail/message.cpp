@@ -1,0 +1,245 @@
+#include <cppmilter/mail/message.hpp>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace cppmilter::mail {
+
+using cppmilter::detail::iequals; // the core's: the editor needs nothing of the toolkit's libraries
+
+mta_dialect dialect_from_version(std::optional<std::string_view> v) noexcept {
+    if (!v || v->starts_with("Postfix")) return mta_dialect::postfix;
+    return mta_dialect::sendmail;
+}
+
+// ---------------------------------------------------------------- header_list
+
+void header_list::reset(std::span<const header_field> original) {
+    original_ = original;
+    slots_.resize(original.size());
+    for (std::size_t i = 0; i < original.size(); ++i) {
+        auto& s = slots_[i]; // strings keep their capacity from message to message
+        s.original = static_cast<std::uint32_t>(i);
+        s.deleted = s.changed = false;
+        s.name.clear();
+        s.value.clear();
+    }
+    present_ = original.size();
+}
+
+std::string_view header_list::name_of(const slot& s) const noexcept {
+    return s.original == added ? std::string_view{s.name} : std::string_view{original_[s.original].name};
+}
+std::string_view header_list::value_of(const slot& s) const noexcept {
+    return s.original == added || s.changed ? std::string_view{s.value} : std::string_view{original_[s.original].value};
+}
+
+std::size_t header_list::slot_index(std::size_t position) const {
+    if (position >= present_) throw std::out_of_range("cppmilter::mail::header_list: no header at that position");
+    for (std::size_t i = 0;; ++i)
+        if (!slots_[i].deleted && position-- == 0) return i;
+}
+
+std::optional<std::size_t> header_list::find_slot(std::string_view name, std::size_t occurrence) const noexcept {
+    if (occurrence == 0) return std::nullopt;
+    for (std::size_t i = 0; i < slots_.size(); ++i)
+        if (!slots_[i].deleted && iequals(name_of(slots_[i]), name) && --occurrence == 0) return i;
+    return std::nullopt;
+}
+
+std::optional<std::size_t> header_list::find(std::string_view name, std::size_t occurrence) const noexcept {
+    auto index = find_slot(name, occurrence);
+    if (!index) return std::nullopt;
+    return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(*index),
+                                                  [](const slot& s) { return !s.deleted; }));
+}
+
+std::optional<std::string_view> header_list::get(std::string_view name, std::size_t occurrence) const noexcept {
+    if (auto index = find_slot(name, occurrence)) return value_of(slots_[*index]);
+    return std::nullopt;
+}
+
+std::size_t header_list::count(std::string_view name) const noexcept {
+    return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(), [&](const slot& s) {
+        return !s.deleted && iequals(name_of(s), name);
+    }));
+}
+
+void header_list::append(std::string name, std::string value) {
+    slots_.push_back(slot{added, false, false, std::move(name), std::move(value)});
+    ++present_;
+}
+
+void header_list::insert(std::size_t position, std::string name, std::string value) {
+    if (position > present_) throw std::out_of_range("cppmilter::mail::header_list: insert past the end");
+    // Position 0 is the very top, even above deleted originals; others go right before the
+    // present header at `position`.
+    const std::size_t index = position == 0 ? 0 : position == present_ ? slots_.size() : slot_index(position);
+    slots_.insert(slots_.begin() + static_cast<std::ptrdiff_t>(index), slot{added, false, false, std::move(name), std::move(value)});
+    ++present_;
+}
+
+bool header_list::set(std::string_view name, std::string value, std::size_t occurrence) {
+    auto index = find_slot(name, occurrence);
+    if (!index) return false;
+    set_at(static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(*index),
+                                                  [](const slot& s) { return !s.deleted; })),
+           std::move(value));
+    return true;
+}
+
+void header_list::set_at(std::size_t position, std::string value) {
+    auto& s = slots_[slot_index(position)];
+    if (s.original != added) s.changed = true;
+    s.value = std::move(value);
+}
+
+void header_list::erase(std::size_t index) {
+    auto& s = slots_[index];
+    if (s.original == added) slots_.erase(slots_.begin() + static_cast<std::ptrdiff_t>(index));
+    else s.deleted = true; // kept: the diff needs its place
+    --present_;
+}
+
+bool header_list::remove(std::string_view name, std::size_t occurrence) {
+    auto index = find_slot(name, occurrence);
+    if (!index) return false;
+    erase(*index);
+    return true;
+}
+
+void header_list::remove_at(std::size_t position) { erase(slot_index(position)); }
+
+std::size_t header_list::remove_all(std::string_view name) {
+    std::size_t n = 0;
+    while (remove(name, 1)) ++n;
+    return n;
+}
+
+void header_list::diff(mta_dialect dialect, std::vector<modification>& out) const {
+    // Slots up to the last original are in the MTA's list once the insertions are made;
+    // added ones after it are appended at the end.
+    std::size_t end_of_originals = 0;
+    for (std::size_t i = 0; i < slots_.size(); ++i)
+        if (slots_[i].original != added) end_of_originals = i + 1;
+
+    // 1. Insertions, top down: slot i lands at index i of a list in which nothing is deleted
+    // yet. Postfix counts its own hidden Received header (+1), except at the very top.
+    for (std::size_t i = 0; i < end_of_originals; ++i) {
+        const auto& s = slots_[i];
+        if (s.original != added) continue;
+        const auto index = static_cast<std::uint32_t>(dialect == mta_dialect::postfix && i > 0 ? i + 1 : i);
+        out.emplace_back(insert_header{index, s.name, s.value});
+    }
+    // 2. Changes and deletions, bottom up: occurrence k of a name is counted over the list with
+    // the insertions made and nothing above it changed, whether or not the MTA counts deleted
+    // headers afterwards.
+    for (std::size_t i = end_of_originals; i-- > 0;) {
+        const auto& s = slots_[i];
+        if (s.original == added) continue;
+        const auto& before = original_[s.original];
+        if (!s.deleted && (!s.changed || s.value == before.value)) continue;
+        std::uint32_t occurrence = 0;
+        for (std::size_t j = 0; j <= i; ++j)
+            if (iequals(name_of(slots_[j]), before.name)) ++occurrence;
+        if (s.deleted) out.emplace_back(delete_header{before.name, occurrence});
+        else out.emplace_back(change_header{before.name, occurrence, s.value});
+    }
+    // 3. Additions at the end, in order.
+    for (std::size_t i = end_of_originals; i < slots_.size(); ++i)
+        out.emplace_back(add_header{slots_[i].name, slots_[i].value});
+}
+
+// ---------------------------------------------------------------- recipient_list
+
+namespace {
+std::string_view bare(std::string_view address) noexcept {
+    if (address.size() >= 2 && address.front() == '<' && address.back() == '>') return address.substr(1, address.size() - 2);
+    return address;
+}
+/// Local parts are compared exactly (they may be case-sensitive), domains case-insensitively.
+bool same_address(std::string_view a, std::string_view b) noexcept {
+    a = bare(a);
+    b = bare(b);
+    const auto at_a = a.rfind('@'), at_b = b.rfind('@');
+    if (at_a == std::string_view::npos || at_b == std::string_view::npos) return a == b;
+    return a.substr(0, at_a) == b.substr(0, at_b) && iequals(a.substr(at_a), b.substr(at_b));
+}
+std::string bracketed(std::string address) {
+    if (address.empty() || address.front() != '<') address = "<" + address + ">";
+    return address;
+}
+} // namespace
+
+void recipient_list::received(std::string address, std::string esmtp_args) {
+    original_.push_back({address, esmtp_args});
+    now_.push_back({std::move(address), std::move(esmtp_args)});
+}
+
+void recipient_list::drop_last_received() {
+    if (original_.empty()) return;
+    original_.pop_back();
+    now_.pop_back();
+}
+
+bool recipient_list::contains(std::string_view address) const noexcept {
+    return std::any_of(now_.begin(), now_.end(), [&](const recipient& r) { return same_address(r.address, address); });
+}
+
+void recipient_list::add(std::string address, std::string esmtp_args) {
+    if (contains(address)) return;
+    now_.push_back({bracketed(std::move(address)), std::move(esmtp_args)});
+}
+
+bool recipient_list::remove(std::string_view address) {
+    auto it = std::find_if(now_.begin(), now_.end(), [&](const recipient& r) { return same_address(r.address, address); });
+    if (it == now_.end()) return false;
+    now_.erase(it);
+    return true;
+}
+
+void recipient_list::diff(std::vector<modification>& out) const {
+    auto in = [](const std::vector<recipient>& list, const recipient& r) {
+        return std::any_of(list.begin(), list.end(), [&](const recipient& x) { return same_address(x.address, r.address); });
+    };
+    for (const auto& r : original_) // DELRCPT names the recipient as it arrived in RCPT
+        if (!in(now_, r)) out.emplace_back(del_rcpt{r.address});
+    for (const auto& r : now_) {
+        if (in(original_, r)) continue;
+        if (r.esmtp_args.empty()) out.emplace_back(add_rcpt{r.address});
+        else out.emplace_back(add_rcpt_with_args{r.address, r.esmtp_args});
+    }
+}
+
+// ---------------------------------------------------------------- message_editor
+
+void message_editor::reset(std::span<const header_field> headers, std::string_view body) {
+    headers_.reset(headers);
+    original_body_ = body;
+    new_body_.reset();
+}
+
+void message_editor::received_sender(std::string address, std::string esmtp_args) {
+    original_sender_ = address;
+    original_sender_args_ = esmtp_args;
+    sender_ = std::move(address);
+    sender_args_ = std::move(esmtp_args);
+    recipients_.reset();
+}
+
+void message_editor::set_sender(std::string address, std::string esmtp_args) {
+    sender_ = address == "<>" ? std::move(address) : bracketed(std::move(address));
+    sender_args_ = std::move(esmtp_args);
+}
+
+std::vector<modification> message_editor::diff(mta_dialect dialect) const {
+    std::vector<modification> out;
+    headers_.diff(dialect, out);
+    recipients_.diff(out);
+    if (sender_ != original_sender_ || sender_args_ != original_sender_args_)
+        out.emplace_back(change_from{sender_, sender_args_});
+    if (new_body_ && *new_body_ != original_body_) out.emplace_back(cppmilter::replace_body{*new_body_});
+    return out;
+}
+
+} // namespace cppmilter::mail
