@@ -26,6 +26,7 @@ import tempfile
 import time
 import traceback
 from email import policy
+from email.header import decode_header, make_header
 from email.parser import BytesParser
 from pathlib import Path
 
@@ -658,7 +659,66 @@ class SubjectMatching:
         return f"second Subject matched; lower case and non-Subject ignored ({', '.join(self.qids.values())})"
 
 
-def scenarios():
+class Edit:
+    """The editor example (examples/editor.hpp): one message whose Subject holds some of
+    EDITHDRS, EDITENV, EDITBODY; its headers include two X-Change and an X-Remove."""
+
+    def __init__(self, *keywords):
+        self.keywords = keywords
+        self.name = "edit_" + "_".join(k[4:].lower() for k in keywords)
+        self.what = f"the editable message: {' '.join(keywords)}"
+        self.rcpt = f"{self.name.replace('_', '-')}@{DOMAIN}"
+
+    def send(self, ctx):
+        tid = ctx.tid(self.name)
+        rcpts = [self.rcpt, f"gone@{DOMAIN}"]
+        with ctx.connect() as s:
+            self.qid = ctx.send(s, tid, rcpts,
+                                message(tid, [" ".join(self.keywords)], rcpts=rcpts,
+                                        extra=["X-Change: one", "X-Remove: me", "X-Change: two"]))
+            s.quit()
+
+    def check(self, ctx):
+        tid = ctx.tid(self.name)
+        env = "EDITENV" in self.keywords
+        msgs = delivered_to(ctx, tid, [self.rcpt, f"added@{DOMAIN}"] if env else [self.rcpt, f"gone@{DOMAIN}"])
+        msg = msgs[self.rcpt]
+        names = [k for k, _ in headers_of(msg)]
+        done = []
+        if "EDITHDRS" in self.keywords:
+            # Delivery adds Return-Path, X-Original-To and Delivered-To above everything; then
+            # X-Top (INSHEADER index 0: above Postfix's own Received), then Received.
+            expect("X-Top" in names and names[names.index("X-Top") + 1] == "Received" and
+                   set(names[:names.index("X-Top")]) <= {"Return-Path", "X-Original-To", "Delivered-To"},
+                   f"{tid}: X-Top is not at the top, right above Received: {names}")
+            expect(names[names.index("Subject") - 1] == "X-Before-Subject",
+                   f"{tid}: X-Before-Subject is not right above Subject: {names}")
+            expect(msg.get_all("X-Change") == ["one", "changed"], f"{tid}: X-Change {msg.get_all('X-Change')}")
+            expect("X-Remove" not in names, f"{tid}: X-Remove still there: {names}")
+            greeting = str(make_header(decode_header(msg["X-Greeting"] or "")))
+            expect(greeting == "Grüße aus Köln", f"{tid}: X-Greeting decodes to {greeting!r}")
+            raw = ctx.delivered(tid)[self.rcpt][1]
+            expect(re.search(rb"^X-Greeting: =\?utf-8\?", raw, re.M | re.I), f"{tid}: X-Greeting is not encoded words")
+            expect(names[-1] == "X-Greeting", f"{tid}: X-Greeting is not the last header: {names}")
+            done.append("X-Top at the top, X-Before-Subject in place, 2nd X-Change changed, X-Remove gone, "
+                        "encoded X-Greeting appended")
+        else:
+            expect(msg.get_all("X-Change") == ["one", "two"] and "X-Remove" in names and "X-Top" not in names,
+                   f"{tid}: headers changed without EDITHDRS: {names}")
+        if env:
+            expect(msg["Return-Path"] == f"<new@{DOMAIN}>", f"{tid}: Return-Path {msg['Return-Path']}")
+            done.append(f"gone@ removed, added@ added, sender <new@{DOMAIN}>")
+        if "EDITBODY" in self.keywords:
+            expect(body_of(msg) == "edited body\n", f"{tid}: body {body_of(msg)!r}")
+            done.append("body replaced")
+        else:
+            expect(body_of(msg) == "original body\n", f"{tid}: body {body_of(msg)!r}")
+        return "; ".join(done) + f" ({self.qid})"
+
+
+def scenarios(suite):
+    if suite == "editor":
+        return [Edit("EDITHDRS"), Edit("EDITENV"), Edit("EDITBODY"), Edit("EDITHDRS", "EDITENV", "EDITBODY")]
     kws = ["REPLACEBODY", "ADDRCPT", "DELRCPT", "CHGFROM", "QUARANTINE", "DISCARD", "CHGHDR", "INSHDR"]
     return [BlockedSender(), TempfailRecipient(), Plain(), *[Keyword(k) for k in kws], OneConnection(),
             FoldedSubject(), SubjectMatching()]
@@ -696,6 +756,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("showcase", help="path of the showcase binary")
     ap.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
+    ap.add_argument("--suite", choices=("showcase", "editor"), default="showcase",
+                    help="the scenarios: the showcase milter's, or the editor example's")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (printed)")
     args = ap.parse_args()
 
@@ -751,7 +813,7 @@ def main():
             ctx = Context(postfix, f"{os.getpid()}-{args.transport}")
             t0 = time.monotonic()
             sent = []
-            for sc in scenarios():
+            for sc in scenarios(args.suite):
                 try:
                     sc.send(ctx)
                     sent.append(sc)
