@@ -5,10 +5,13 @@
 #include <boost/system/system_category.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstddef>
 #include <charconv>
 #include <cstdio>
+#include <stdio.h> // renameat2
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -293,11 +296,11 @@ error_code set_cloexec(int fd) noexcept {
 namespace detail {
 
 struct listener_factory {
-    // Wraps a bound, listening socket, taking it over from `fd`.
+    // Wraps a bound, listening socket, taking it over from `fd`; `name` empty: from getsockname.
     static listener make(const listener::executor_type& ex, std::string_view where, unique_fd& fd,
-                         int family, int protocol, socket_file file) {
+                         int family, int protocol, socket_file file, std::string name = {}) {
         std::uint16_t port = 0;
-        std::string name = socket_name(fd.get(), port);
+        if (name.empty()) name = socket_name(fd.get(), port);
         listener::acceptor_type acc{ex};
         error_code ec;
         acc.assign(listener::protocol_type{family, protocol}, fd.get(), ec);
@@ -339,28 +342,77 @@ struct listener_factory {
             fail(where, "socket mode " + mode_string(options.socket_mode) + " is not within 0777");
         const auto mode = static_cast<mode_t>(options.socket_mode);
 
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::memcpy(addr.sun_path, path.data(), path.size());
-        const auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-
-        remove_stale(where, path, addr, addr_len);
+        const sockaddr_un addr = unix_address(path);
+        remove_stale(where, path, addr, unix_address_length(path));
 
         unique_fd fd{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
         if (fd.get() < 0) fail(where, "cannot create a socket", last_error());
         // Linux creates the file with the socket inode's mode minus the umask: with this it is
         // never wider than `mode`, not even between bind and chmod. Elsewhere a harmless no-op.
         (void)::fchmod(fd.get(), mode);
-        if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), addr_len) != 0)
-            fail(where, "cannot bind", last_error());
+        // bind() creates the file, but a connect is refused until listen(): the socket gets
+        // ready under a temporary name and is renamed into place, so that whoever finds the
+        // file can connect.
+        const std::string temporary = bind_temporary(where, fd.get(), path);
         struct stat st{};
-        if (::lstat(path.c_str(), &st) != 0) fail(where, "cannot stat the new socket file", last_error());
+        if (::lstat(temporary.c_str(), &st) != 0) {
+            const auto code = last_error();
+            ::unlink(temporary.c_str());
+            fail(where, "cannot stat the new socket file", code);
+        }
         // From here on the file is ours, and removed again if anything fails.
-        socket_file file{path, static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
-        if (::chmod(path.c_str(), mode) != 0)
+        const auto dev = static_cast<std::uint64_t>(st.st_dev), ino = static_cast<std::uint64_t>(st.st_ino);
+        socket_file file{temporary, dev, ino};
+        if (::chmod(temporary.c_str(), mode) != 0)
             fail(where, "cannot set mode " + mode_string(options.socket_mode), last_error());
         if (::listen(fd.get(), options.backlog) != 0) fail(where, "cannot listen", last_error());
-        return make(ex, where, fd, AF_UNIX, 0, std::move(file));
+        if (rename_no_replace(temporary, path) != 0) {
+            if (errno == EEXIST) fail(where, "another process created the path meanwhile (not removed)");
+            fail(where, "cannot rename the socket file into place", last_error());
+        }
+        file = socket_file{path, dev, ino}; // the temporary name is gone; its removal finds nothing
+        // getsockname() would name the temporary file.
+        return make(ex, where, fd, AF_UNIX, 0, std::move(file), "unix:" + path);
+    }
+
+    static sockaddr_un unix_address(const std::string& path) noexcept {
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::memcpy(addr.sun_path, path.data(), std::min(path.size(), max_unix_path));
+        return addr;
+    }
+
+    static socklen_t unix_address_length(const std::string& path) noexcept {
+        return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    }
+
+    // Binds `fd` to an unused name in the directory of `path` and returns that name.
+    static std::string bind_temporary(std::string_view where, int fd, const std::string& path) {
+        static std::atomic<std::uint32_t> counter{0};
+        const std::string directory = path.substr(0, path.rfind('/'));
+        for (int attempt = 0; attempt < 100; ++attempt) {
+            const auto unique = static_cast<std::uint32_t>(::getpid()) * 2654435761u ^ counter.fetch_add(1) * 40503u ^
+                                static_cast<std::uint32_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+            char name[16];
+            std::snprintf(name, sizeof name, "/.~%08x", static_cast<unsigned>(unique));
+            const std::string temporary = directory + name;
+            if (temporary.size() > max_unix_path) {
+                fail(where, "the directory's path leaves no room for a temporary socket name (" +
+                                std::to_string(max_unix_path - (temporary.size() - directory.size())) + " bytes at most)");
+            }
+            const sockaddr_un addr = unix_address(temporary);
+            if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), unix_address_length(temporary)) == 0) return temporary;
+            if (errno != EADDRINUSE) fail(where, "cannot bind", last_error());
+        }
+        fail(where, "cannot bind: no unused temporary name in the directory");
+    }
+
+    // rename() that fails with EEXIST instead of replacing what another process put at `to`
+    // since remove_stale(); plain rename() where the filesystem cannot refuse to replace.
+    static int rename_no_replace(const std::string& from, const std::string& to) noexcept {
+        if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+        if (errno != EINVAL && errno != ENOSYS) return -1;
+        return ::rename(from.c_str(), to.c_str());
     }
 
     // Removes a socket file nobody listens on any more; anything else at `path` stays, and is

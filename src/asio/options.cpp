@@ -1,5 +1,7 @@
 #include <cppmilter/asio/options.hpp>
 
+#include <cppmilter/asio/listen.hpp>
+
 #include <boost/program_options.hpp>
 
 #include <charconv>
@@ -61,7 +63,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
     command_line result;
     auto& o = result.options;
     std::vector<std::string> listen;
-    std::string threads, max_connections, timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
+    std::string threads, max_connections, timeout, write_timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
 
     po::options_description desc{std::string{program} + " options"};
     desc.add_options()
@@ -69,6 +71,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         ("threads", po::value(&threads), "worker threads (default: one per hardware thread)")
         ("max-connections", po::value(&max_connections), "concurrent MTA connections before new ones are closed (default 4096)")
         ("timeout", po::value(&timeout), "close a connection whose MTA sends nothing for this long (default 10m)")
+        ("write-timeout", po::value(&write_timeout), "close a connection whose MTA has not read an answer after this long (default 5m)")
         ("hook-timeout", po::value(&hook_timeout), "give up on an asynchronous hook after this long and answer the fallback (default 60s)")
         ("progress-interval", po::value(&progress), "send PROGRESS this often while an end-of-message hook runs (default 10s)")
         ("shutdown-timeout", po::value(&shutdown), "on SIGTERM/SIGINT, wait this long for open connections (default 30s)")
@@ -96,11 +99,14 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
             result.message = std::string{program} + " " + std::string{version};
             return result;
         }
+        for (const auto& text : listen)
+            if (auto spec = parse_listen_spec(text); !spec) throw usage{"--listen: " + spec.error()};
         o.listen = listen;
         if (!threads.empty()) o.threads = parse_number<unsigned>("threads", threads, 1, 1024);
         if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
         if (!max_connections.empty()) o.max_connections = parse_number<std::size_t>("max-connections", max_connections, 1, 1'000'000);
         if (!timeout.empty()) o.read_timeout = parse_duration("timeout", timeout);
+        if (!write_timeout.empty()) o.write_timeout = parse_duration("write-timeout", write_timeout);
         if (!hook_timeout.empty()) o.hook_timeout = parse_duration("hook-timeout", hook_timeout);
         if (!progress.empty()) o.progress_interval = parse_duration("progress-interval", progress);
         if (!shutdown.empty()) o.shutdown_timeout = parse_duration("shutdown-timeout", shutdown);

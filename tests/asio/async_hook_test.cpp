@@ -11,9 +11,13 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
-#include <stdexcept>
 #include <chrono>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
 #include <thread>
+
+#include <unistd.h>
 
 namespace cm = cppmilter;
 namespace srv = cppmilter::asio_server;
@@ -147,6 +151,45 @@ BOOST_AUTO_TEST_CASE(other_connections_go_on_while_a_hook_waits) {
     }
     s.request_stop();
     s.wait();
+}
+
+BOOST_AUTO_TEST_CASE(an_mta_that_reads_no_progress_is_closed_after_the_write_timeout) {
+    // A UNIX socket: its sender's buffer (net.core.wmem_default) fills with a few hundred
+    // PROGRESS packets, one every millisecond, while the end-of-message hook waits 20 s.
+    char dir[] = "/tmp/cppmilter-async-XXXXXX";
+    BOOST_TEST_REQUIRE(::mkdtemp(dir) != nullptr);
+    const std::string path = std::string{dir} + "/s.sock";
+    auto o = options();
+    o.listen = {"unix:" + path};
+    o.hook_timeout = 30s;
+    o.progress_interval = 1ms;
+    o.write_timeout = 1s;
+    {
+        lookup_server s{lookup, o};
+        const auto address = s.start().at(0);
+        mta_client deaf;
+        deaf.connect(address);
+        deaf.negotiate();
+        deaf.command(proto::mail{"<ok@example.test>", {}});
+        deaf.command(proto::header{"Subject", "20000"});
+        deaf.send(proto::end_of_body{});
+        {
+            mta_client other; // the same thread serves it meanwhile
+            other.connect(address);
+            other.negotiate();
+            BOOST_TEST(str(message(other, "<ok@example.test>", "0")) == "ADDHEADER name=\"X-Rcpts\" value=\"2\"; CONTINUE");
+            other.command(proto::quit{});
+            BOOST_TEST(other.read_eof(5s));
+        }
+        const auto deadline = std::chrono::steady_clock::now() + 10s; // well before the hook's 20 s
+        while (s.active_connections() != 0 && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(5ms);
+        BOOST_TEST(s.active_connections() == 0u, "the connection that reads no PROGRESS is still open");
+        BOOST_TEST(deaf.read_eof(5s));
+        s.request_stop();
+        s.wait();
+    }
+    std::filesystem::remove_all(dir);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,6 +15,8 @@
 #include <boost/asio/write.hpp>
 
 #include <array>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +26,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -682,6 +685,50 @@ BOOST_AUTO_TEST_CASE(a_file_that_is_no_longer_ours_is_kept) {
     std::ofstream{path} << "not yours\n";
     third.reset();
     BOOST_TEST(S_ISREG(file_mode(path)));
+}
+
+BOOST_AUTO_TEST_CASE(the_file_appears_only_when_it_accepts) {
+    // A client that connects as soon as the file exists must never be refused: bind() creates
+    // the file before listen(), so the file must appear by rename, ready. 200 rounds or 5 s.
+    temp_dir dir;
+    const auto path = dir / "milter.sock";
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    asio::io_context io;
+    int rounds = 0, connected = 0, refused = 0;
+    for (const auto deadline = std::chrono::steady_clock::now() + 5s;
+         rounds < 200 && std::chrono::steady_clock::now() < deadline; ++rounds) {
+        std::atomic<bool> spinning{false}, finished{false}, give_up{false};
+        std::atomic<int> connect_error{0};
+        std::thread client{[&] {
+            const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            spinning = true;
+            while (!give_up) {
+                if (::connect(fd, reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0) break;
+                if (errno != ENOENT) { // ENOENT: no file yet
+                    connect_error = errno;
+                    break;
+                }
+            }
+            ::close(fd);
+            finished = true;
+        }};
+        while (!spinning) std::this_thread::yield();
+        {
+            auto l = srv::open_listener(io, unix_spec(path));
+            const auto round_deadline = std::chrono::steady_clock::now() + bound;
+            while (!finished && std::chrono::steady_clock::now() < round_deadline) std::this_thread::yield();
+            give_up = true;
+            client.join();
+        }
+        if (connect_error == 0) ++connected;
+        else if (connect_error == ECONNREFUSED) ++refused;
+        else BOOST_TEST(connect_error == 0, "connect: " << std::strerror(connect_error));
+    }
+    BOOST_TEST_MESSAGE(rounds << " rounds");
+    BOOST_TEST(refused == 0, refused << " of " << rounds << " connects found the file but were refused");
+    BOOST_TEST(connected == rounds);
 }
 
 BOOST_AUTO_TEST_CASE(coroutine_accept) {

@@ -63,11 +63,21 @@ inline constexpr auto thrower = cm::milter(cm::on_mail_from([](const cm::mail_fr
     return cm::next;
 }));
 
+/// Replaces every body with 1 MiB: a few answers that the MTA does not read fill the kernel's
+/// socket buffers.
+const std::string& one_mebibyte() {
+    static const std::string body(std::size_t{1} << 20, 'x');
+    return body;
+}
+inline constexpr auto big_answer = cm::milter(cm::on_end_of_message(
+    [](const cm::end_of_message&) -> cm::eom<cm::replace_body> { return cm::replace_body{one_mebibyte()}; }));
+
 template <const auto& Pipeline>
 using server_of = srv::server<std::remove_cvref_t<decltype(Pipeline)>>;
 using showcase_server = server_of<examples::showcase>;
 using stamp_server = server_of<examples::stamp_answering>;
 using thrower_server = server_of<thrower>;
+using big_answer_server = server_of<big_answer>;
 
 srv::server_options test_options(std::string listen) {
     srv::server_options o;
@@ -640,7 +650,7 @@ BOOST_AUTO_TEST_CASE(an_mta_that_vanishes_mid_message_harms_no_other_connection)
 BOOST_AUTO_TEST_SUITE_END()
 
 // =============================================================================================
-// Limits: read timeout, connection limit
+// Limits: read and write timeouts, connection limit
 
 BOOST_FIXTURE_TEST_SUITE(server_limits, watchdog)
 
@@ -674,6 +684,42 @@ BOOST_AUTO_TEST_CASE(a_silent_mta_is_closed_after_the_read_timeout) {
         BOOST_TEST(mta.read_eof(eof_limit));
     }
     BOOST_TEST(eventually([&] { return s.active_connections() == 0; }));
+    stop(s);
+}
+
+BOOST_AUTO_TEST_CASE(an_mta_that_stops_reading_is_closed_after_the_write_timeout) {
+    auto options = test_options("inet:127.0.0.1:0");
+    options.write_timeout = 1s;
+    big_answer_server s{big_answer, options};
+    const auto address = s.start().at(0);
+    mta_client stuck;
+    stuck.connect(address);
+    stuck.negotiate();
+    // 64 MiB of answers, none read: far more than loopback's socket buffers hold, so the
+    // server's write stalls.
+    for (int i = 0; i < 64; ++i) {
+        stuck.send(proto::end_of_body{}); // MAIL is switched off: end of message opens the message
+        stuck.send(proto::abort{});
+    }
+    {
+        // Served meanwhile, whole answers and all.
+        mta_client reader;
+        reader.connect(address);
+        reader.negotiate();
+        for (int i = 0; i < 3; ++i) {
+            const auto answers = reader.end_of_message();
+            BOOST_TEST_REQUIRE(answers.size() > 1u);
+            BOOST_TEST(answers.back() == "CONTINUE");
+            BOOST_TEST(std::all_of(answers.begin(), answers.end() - 1,
+                                   [](const std::string& a) { return a.starts_with("REPLBODY "); }));
+            reader.command(proto::abort{});
+        }
+        reader.command(proto::quit{});
+        BOOST_TEST(reader.read_eof(eof_limit));
+    }
+    BOOST_TEST(eventually([&] { return s.active_connections() == 0; }),
+               "the connection that reads nothing is still open: " << s.active_connections() << " active");
+    BOOST_TEST(stuck.read_eof(eof_limit));
     stop(s);
 }
 
@@ -781,9 +827,8 @@ BOOST_AUTO_TEST_CASE(sigterm_drains_and_exits_0) {
     BOOST_TEST_REQUIRE(eventually([&] { return std::filesystem::is_socket(path) || !p.running(); }, 5s));
     BOOST_TEST_REQUIRE(std::filesystem::is_socket(path), "the showcase did not start");
 
-    // The file appears at bind(), a moment before listen(): connecting may be refused until then.
-    mta_client mta;
-    BOOST_TEST_REQUIRE(eventually([&] { return !mta.try_connect("unix:" + path); }, 5s));
+    mta_client mta; // the file appears ready to accept (see unix_listener tests)
+    mta.connect("unix:" + path);
     mta.negotiate();
     BOOST_TEST(str(mta.command(mail("<alice@example.test>"))) == "CONTINUE");
     BOOST_TEST(str(mta.command(rcpt("<bob@example.test>"))) == "CONTINUE");
@@ -865,13 +910,22 @@ BOOST_AUTO_TEST_CASE(socket_activation_end_to_end) {
 }
 
 BOOST_AUTO_TEST_CASE(command_line) {
-    {
-        const auto r = run_showcase({"--bogus"});
-        BOOST_TEST(describe(r.status) == "exit 64");
-        BOOST_TEST(r.out.empty());
-        BOOST_TEST(!r.err.empty());
-        BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') == 1, "stderr: " << r.err);
-        BOOST_TEST(r.err.find("--bogus") != std::string::npos, "stderr: " << r.err);
+    // Every argument error: exit 64 (EX_USAGE), one line on stderr that names the option.
+    const std::pair<std::vector<std::string>, std::string> usage_errors[] = {
+        {{"--bogus"}, "--bogus"},
+        {{"--listen", "foo:bar"}, "--listen: foo:bar: unknown kind 'foo'"},
+        {{"--listen", "inet:127.0.0.1:0", "--listen", "unix:relative.sock"}, "--listen: unix:relative.sock: path"},
+        {{"--write-timeout", "0"}, "--write-timeout: '0' is not a duration"},
+    };
+    for (const auto& [args, named] : usage_errors) {
+        BOOST_TEST_CONTEXT("showcase " << args.back()) {
+            const auto r = run_showcase(args);
+            BOOST_TEST(describe(r.status) == "exit 64");
+            BOOST_TEST(r.out.empty());
+            BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') == 1, "stderr: " << r.err);
+            BOOST_TEST(r.err.starts_with("showcase: "), "stderr: " << r.err);
+            BOOST_TEST(r.err.find(named) != std::string::npos, "stderr: " << r.err);
+        }
     }
     {
         const auto r = run_showcase({"--print-negotiation"});

@@ -261,7 +261,9 @@ private:
 /// open_listener() connects to it: refused means its process is gone, and the file is
 /// removed; accepted means another process is listening (it sees one connection that closes
 /// at once), which is an error, as is a file that is not a socket; neither is ever removed.
-/// The new file gets options.socket_mode.
+/// The new file gets options.socket_mode; it is bound and listening under a temporary name in
+/// the same directory and then renamed to `path`, so the file never exists while a connect
+/// would be refused.
 listener open_listener(const listener::executor_type& ex, const listen_spec& spec,
                        const listener_options& options = {});
 inline listener open_listener(boost::asio::io_context& io, const listen_spec& spec,

@@ -25,6 +25,7 @@ struct server_options {
     unsigned threads = 0;                                          ///< 0: one per hardware thread
     std::size_t max_connections = 4096;                            ///< more are closed at once, logged
     std::chrono::milliseconds read_timeout = std::chrono::minutes{10}; ///< MTA silent that long: close
+    std::chrono::milliseconds write_timeout = std::chrono::minutes{5}; ///< MTA not reading that long: close
     std::chrono::milliseconds hook_timeout = std::chrono::seconds{60}; ///< async hook: then fallback
     std::chrono::milliseconds progress_interval = std::chrono::seconds{10}; ///< PROGRESS while an EOM hook runs
     std::chrono::milliseconds shutdown_timeout = std::chrono::seconds{30};  ///< drain before closing
@@ -47,10 +48,11 @@ struct command_line {
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept;
 
 /// Parses `--listen SPEC` (repeatable), `--threads N`, `--max-connections N`, `--timeout DUR`,
-/// `--hook-timeout DUR`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
+/// `--write-timeout DUR`, `--hook-timeout DUR`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
 /// `--socket-mode OCTAL`, `--fallback tempfail|reject|accept`, `--log-level LEVEL`,
 /// `--print-negotiation`, `--help`, `--version`. DUR is `30`, `30s`, `500ms` or `5m`.
-/// Errors give one line naming the option and exit code 64 (EX_USAGE).
+/// Listen specs are checked here (parse_listen_spec). Errors give one line naming the option
+/// and exit code 64 (EX_USAGE).
 command_line parse_command_line(int argc, const char* const* argv, std::string_view program, std::string_view version);
 
 } // namespace cppmilter::asio_server

@@ -18,12 +18,16 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cppmilter {
@@ -67,29 +71,58 @@ private:
     std::unique_ptr<impl> impl_;
 };
 
+namespace detail {
+
+/// Writes all of `bytes` within `timeout`, else cancels the write: asio::error::timed_out.
+/// An MTA that stops reading must not hold its connection (and the answers queued for it)
+/// until shutdown; the connection's one deadline bounds its writes as it bounds its reads.
+inline asio::awaitable<boost::system::error_code> write_within(stream_socket& socket, socket_deadline& deadline,
+                                                               std::chrono::milliseconds timeout, std::string_view bytes) {
+    deadline.start(timeout);
+    auto [ec, written] = co_await asio::async_write(socket, asio::buffer(bytes), asio::as_tuple(asio::use_awaitable));
+    (void)written;
+    if (deadline.expired()) co_return asio::error::timed_out;
+    co_return ec;
+}
+
+inline void log_write_failure(std::uint64_t id, const boost::system::error_code& ec) {
+    if (ec == asio::error::timed_out)
+        log_line(log_level::warning, id, "the MTA read no answer within the write timeout: closing");
+    else
+        log_line(log_level::info, id, "write failed: " + ec.message());
+}
+
+} // namespace detail
+
 /// Serves one MTA connection: reads packets, runs the pipeline, writes the answers (all the
-/// answers to one read in one write), until QUIT, EOF, a protocol error or the read timeout.
+/// answers to one read in one write), until QUIT, EOF, a protocol error, the read timeout or
+/// the write timeout.
 template <class Pipeline>
 asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket socket, std::uint64_t id,
                                        const server_options& options) {
     const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{reject}
                              : options.fallback == fallback_verdict::accept ? verdict{next}
                                                                              : verdict{tempfail};
+    const detail::socket_deadline::owner deadline{socket};
+    boost::system::error_code progress_error; // a PROGRESS write failed: the connection closes
     // Pipelines with asynchronous hooks get the awaiting connection; all others the plain one.
     constexpr bool any_async = Pipeline::any_async();
     using connection_type = std::conditional_t<any_async, async_connection<Pipeline>, connection<Pipeline>>;
     connection_type conn = [&] {
         if constexpr (any_async)
             return connection_type{pipeline, fallback, hook_limits{options.hook_timeout, options.progress_interval},
-                                   [&socket](std::string_view packet) -> asio::awaitable<void> {
-                                       co_await asio::async_write(socket, asio::buffer(packet), asio::use_awaitable);
+                                   [&](std::string_view packet) -> asio::awaitable<void> {
+                                       auto ec = co_await detail::write_within(socket, *deadline, options.write_timeout, packet);
+                                       if (ec) {
+                                           progress_error = ec;
+                                           throw boost::system::system_error{ec}; // ends the hook's wait
+                                       }
                                    }};
         else
             return connection_type{pipeline, fallback};
     }();
     proto::command_decoder decoder{options.max_packet};
     std::string out;
-    const detail::socket_deadline::owner deadline{socket};
     // Reads start small (an idle connection holds 1 KiB) and grow while they fill the
     // buffer (bodies), up to 64 KiB.
     std::size_t read_size = 1024;
@@ -126,6 +159,10 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
             if constexpr (any_async) {
                 if (conn.awaits(cmd->value())) step = co_await conn.handle_async(cmd->value(), out);
                 else step = conn.handle(cmd->value(), out);
+                if (progress_error) {
+                    (void)conn.take_hook_error(); // the hook was abandoned for the write, not its own fault
+                    break;
+                }
             } else {
                 step = conn.handle(cmd->value(), out);
             }
@@ -141,14 +178,16 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
                 break;
             }
         }
+        if (progress_error) {
+            detail::log_write_failure(id, progress_error);
+            break;
+        }
         if (!out.empty()) {
-            auto [wec, written] = co_await asio::async_write(socket, asio::buffer(out), asio::as_tuple(asio::use_awaitable));
-            (void)written;
+            const auto write_error = co_await detail::write_within(socket, *deadline, options.write_timeout, out);
             out.clear();
-            if (wec) {
-                log_line(log_level::info, id, "write failed: " + wec.message());
-                conn.on_disconnect();
-                co_return;
+            if (write_error) {
+                detail::log_write_failure(id, write_error);
+                break;
             }
         }
         if (done) break;

@@ -1,7 +1,7 @@
 // A deadline on a socket's operations that costs no timer operation per operation: each one
 // only moves a time point; one timer, re-armed when it fires early, cancels the socket's
-// pending operations once the deadline has passed. The server bounds its reads with it, the
-// async client every wait.
+// pending operations once the deadline has passed. The server bounds its reads and writes with
+// it, the async client every wait.
 #pragma once
 
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -26,6 +26,7 @@ public:
         owner(const owner&) = delete;
         owner& operator=(const owner&) = delete;
         socket_deadline* operator->() const noexcept { return state_.get(); }
+        socket_deadline& operator*() const noexcept { return *state_; }
 
     private:
         std::shared_ptr<socket_deadline> state_;
