@@ -1,8 +1,8 @@
 // The MTA-side client library (cppmilter::client) against Sendmail's libmilter: a small C milter
 // (libmilter_stamp.c) runs as a child process on a UNIX socket in a temporary directory; the
 // tests negotiate with the Postfix, Sendmail and version-2 offers, deliver messages and apply
-// every modification libmilter sends. Without libmilter (CPPMILTER_LIBMILTER_STAMP empty) or
-// when the milter does not start, every test says so and passes.
+// every modification libmilter sends. A milter that does not start fails every test: CMake
+// registers these tests only where libmilter was found (and CI requires it).
 #define BOOST_TEST_MODULE cppmilter client against libmilter
 #include <boost/test/unit_test.hpp>
 
@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -36,10 +37,6 @@ constexpr const char* stamp_binary = CPPMILTER_LIBMILTER_STAMP;
 class libmilter_process {
 public:
     libmilter_process() {
-        if (std::string{stamp_binary}.empty()) {
-            why_not_ = "libmilter (libmilter-dev) was not found at configure time";
-            return;
-        }
         char name[] = "/tmp/cppmilter-libmilter-XXXXXX";
         if (::mkdtemp(name) == nullptr) {
             why_not_ = "no temporary directory";
@@ -107,7 +104,7 @@ public:
     libmilter_process(const libmilter_process&) = delete;
     libmilter_process& operator=(const libmilter_process&) = delete;
 
-    /// Empty when the milter runs; otherwise why the test is skipped.
+    /// Empty when the milter runs; otherwise why it does not.
     const std::string& why_not() const { return why_not_; }
     const std::string& address() const { return address_; }
 
@@ -118,11 +115,16 @@ private:
     pid_t pid_ = -1;
 };
 
-/// True (after a message) when the test cannot run.
-bool skipped(const libmilter_process& p) {
-    if (p.why_not().empty()) return false;
-    BOOST_TEST_MESSAGE("skipped: " << p.why_not());
-    return true;
+/// Ends the test case, failed, if the milter does not run.
+void require_running(const libmilter_process& p) {
+    BOOST_TEST_REQUIRE(p.why_not().empty(), "libmilter_stamp is not running: " << p.why_not());
+}
+
+/// A client_error that says the milter closed the connection (not a timeout, not a refused
+/// connect, not a garbled answer).
+bool closed_by_the_milter(const cl::client_error& e) {
+    BOOST_TEST_MESSAGE("client_error: " << e.what());
+    return std::string_view{e.what()}.find("the milter closed the connection") != std::string_view::npos;
 }
 
 cl::client_options quick(proto::optneg offer = cl::postfix_offer()) {
@@ -148,6 +150,12 @@ std::optional<std::string> header_of(const cl::message& m, std::string_view name
 }
 
 constexpr std::string_view plain_eom = R"(ADDHEADER name="X-Libmilter" value="1"; CONTINUE)";
+/// What libmilter_stamp sends at the end of a message with "X-Do: all", in its order.
+constexpr std::string_view all_eom =
+    R"(ADDHEADER name="X-Libmilter" value="1"; REPLBODY 10 bytes "new body\r\n"; )"
+    R"(ADDRCPT rcpt="<added@example.test>"; DELRCPT rcpt="<gone@example.test>"; )"
+    R"(CHGFROM sender="<new@example.test>"; CHGHEADER index=1 name="Subject" value="changed"; )"
+    R"(INSHEADER index=0 name="X-First" value="1"; QUARANTINE reason="held"; CONTINUE)";
 
 } // namespace
 
@@ -155,7 +163,7 @@ BOOST_AUTO_TEST_SUITE(client_libmilter)
 
 BOOST_AUTO_TEST_CASE(negotiates_with_postfix_and_sendmail_offers) {
     libmilter_process milter;
-    if (skipped(milter)) return;
+    require_running(milter);
     for (const auto& [name, offer] : {std::pair{"postfix", cl::postfix_offer()}, std::pair{"sendmail", cl::sendmail_offer()}}) {
         BOOST_TEST_CONTEXT(name) {
             cl::blocking_client c{quick(offer)};
@@ -177,7 +185,7 @@ BOOST_AUTO_TEST_CASE(negotiates_with_postfix_and_sendmail_offers) {
 
 BOOST_AUTO_TEST_CASE(every_event_of_a_plain_message) {
     libmilter_process milter;
-    if (skipped(milter)) return;
+    require_running(milter);
     cl::blocking_client c{quick()};
     std::vector<std::string> trace;
     c.trace = [&](std::string_view line) { trace.emplace_back(line); };
@@ -200,7 +208,7 @@ BOOST_AUTO_TEST_CASE(every_event_of_a_plain_message) {
 
 BOOST_AUTO_TEST_CASE(blocked_sender_gets_the_reply_code) {
     libmilter_process milter;
-    if (skipped(milter)) return;
+    require_running(milter);
     cl::blocking_client c{quick()};
     c.connect(milter.address());
     c.negotiate();
@@ -224,7 +232,7 @@ BOOST_AUTO_TEST_CASE(blocked_sender_gets_the_reply_code) {
 
 BOOST_AUTO_TEST_CASE(every_modification_decoded_and_applied) {
     libmilter_process milter;
-    if (skipped(milter)) return;
+    require_running(milter);
     for (const auto& [name, offer] : {std::pair{"postfix", cl::postfix_offer()}, std::pair{"sendmail", cl::sendmail_offer()}}) {
         BOOST_TEST_CONTEXT(name) {
             auto o = quick(offer);
@@ -237,11 +245,7 @@ BOOST_AUTO_TEST_CASE(every_modification_decoded_and_applied) {
             c.quit();
             BOOST_TEST_MESSAGE(name << " end of message: " << d.eom.all);
             BOOST_TEST(cl::to_string(d.result) == "accepted");
-            BOOST_TEST(d.eom.all ==
-                       R"(ADDHEADER name="X-Libmilter" value="1"; REPLBODY 10 bytes "new body\r\n"; )"
-                       R"(ADDRCPT rcpt="<added@example.test>"; DELRCPT rcpt="<gone@example.test>"; )"
-                       R"(CHGFROM sender="<new@example.test>"; CHGHEADER index=1 name="Subject" value="changed"; )"
-                       R"(INSHEADER index=0 name="X-First" value="1"; QUARANTINE reason="held"; CONTINUE)");
+            BOOST_TEST(d.eom.all == all_eom);
             const auto& out = d.modified;
             BOOST_TEST(out.body == "new body\r\n");
             BOOST_TEST(out.sender == "<new@example.test>");
@@ -261,7 +265,7 @@ BOOST_AUTO_TEST_CASE(every_modification_decoded_and_applied) {
 
 BOOST_AUTO_TEST_CASE(several_messages_on_one_connection) {
     libmilter_process milter;
-    if (skipped(milter)) return;
+    require_running(milter);
     cl::blocking_client c{quick()};
     c.trace = [](std::string_view line) { BOOST_TEST_MESSAGE(line); };
     c.connect(milter.address());
@@ -287,7 +291,7 @@ BOOST_AUTO_TEST_CASE(several_messages_on_one_connection) {
             BOOST_TEST(c.body("Hello " + std::to_string(i) + ".\r\n") == "CONTINUE");
             const auto eom = c.end_of_message();
             if (all)
-                BOOST_TEST(eom.all.replies().size() == 9u);
+                BOOST_TEST(eom.all == all_eom);
             else
                 BOOST_TEST(eom.all == plain_eom); // X-Do of the previous message is forgotten
             c.abort();
@@ -298,7 +302,7 @@ BOOST_AUTO_TEST_CASE(several_messages_on_one_connection) {
 
 BOOST_AUTO_TEST_CASE(several_connections_at_once) {
     libmilter_process milter;
-    if (skipped(milter)) return;
+    require_running(milter);
     std::vector<cl::blocking_client> clients;
     for (int i = 0; i < 3; ++i) {
         clients.emplace_back(quick());
@@ -314,17 +318,17 @@ BOOST_AUTO_TEST_CASE(several_connections_at_once) {
 
 BOOST_AUTO_TEST_CASE(version_2_offer) {
     libmilter_process milter;
-    if (skipped(milter)) return;
+    require_running(milter);
     // libmilter refuses an offer without the actions the milter registered (v2 has no CHGFROM):
     // it logs "does not fulfill action requirements" and closes the connection.
     cl::blocking_client c{quick(cl::v2_offer())};
     c.connect(milter.address());
-    BOOST_CHECK_THROW(c.negotiate(), cl::client_error);
+    BOOST_CHECK_EXCEPTION(c.negotiate(), cl::client_error, closed_by_the_milter);
 }
 
 BOOST_AUTO_TEST_CASE(version_2_offer_with_v6_actions_disabled) {
     libmilter_process milter;
-    if (skipped(milter)) return;
+    require_running(milter);
     // Version 2 with every action bit libmilter_stamp needs: libmilter answers version 2.
     auto offer = cl::v2_offer();
     offer.actions = proto::action_set::from_bits(0x7F);
@@ -344,7 +348,7 @@ BOOST_AUTO_TEST_CASE(version_2_offer_with_v6_actions_disabled) {
     BOOST_TEST(c.body("Hello.\r\n") == "CONTINUE");
     const auto eom = c.end_of_message();
     BOOST_TEST_MESSAGE("v2 end of message: " << eom.all);
-    BOOST_TEST(eom.all.last() != nullptr);
+    BOOST_TEST(eom.all == all_eom);
     c.quit();
 }
 

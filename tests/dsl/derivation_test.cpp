@@ -1,5 +1,6 @@
 // Negotiation derived from a milter's type: checked at compile time and on the wire.
 #include "sender_block.hpp"
+#include "showcase.hpp"
 #include "stamp.hpp"
 #include "tagger.hpp"
 
@@ -59,6 +60,17 @@ static_assert(!negotiation_of(examples::tagger).macros[0].has_value());
 static_assert(negotiation_of(everything).protocol == proto::protocol_set{P::skip});
 static_assert(negotiation_of(everything).actions ==
               (A::change_body | A::add_rcpt_with_args | A::change_from | A::del_rcpt | A::change_headers));
+
+// showcase (the binary the server tests and the Postfix runs use): MAIL and RCPT answered;
+// headers sent for its message_headers, unanswered; every other stage switched off; the
+// actions of its result type, all of them but ADDRCPT_PAR and SETSYMLIST.
+static_assert(negotiation_of(examples::showcase).protocol ==
+              (P::no_connect | P::no_helo | P::no_data | P::no_end_of_headers | P::no_body | P::no_unknown |
+               P::no_reply_connect | P::no_reply_helo | P::no_reply_data | P::no_reply_header |
+               P::no_reply_end_of_headers | P::no_reply_body | P::no_reply_unknown));
+static_assert(negotiation_of(examples::showcase).actions ==
+              (A::add_headers | A::change_headers | A::change_body | A::add_rcpt | A::del_rcpt | A::change_from |
+               A::quarantine));
 
 // stamp: hooks that can only continue (cm::next_t) need no answer; only end of message is
 // answered. stamp_answering: the same hooks typed cm::verdict are all answered.

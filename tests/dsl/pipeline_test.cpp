@@ -182,6 +182,23 @@ inline constexpr auto thrower = cm::milter<cm::message_scoped<int>>(
         if (ctx.message() == 8) throw std::runtime_error("scanner crashed");
         return cm::add_header{"X-State", std::to_string(ctx.message())};
     }));
+
+struct header_tally {
+    int headers = 0;
+    bool crash = false;
+};
+/// Without a MAIL hook MAIL is switched off (the MTA does not send it), so MAIL's reset never
+/// runs: only the reset after end of message (or ABORT) forgets a message's tally.
+inline constexpr auto tallier = cm::milter<cm::message_scoped<header_tally>>(
+    cm::on_header([](const cm::header& h, auto& ctx) {
+        ++ctx.message().headers;
+        if (h.name == "X-Crash") ctx.message().crash = true;
+    }),
+    cm::on_end_of_message([](const cm::end_of_message&, auto& ctx) -> cm::eom<cm::add_header> {
+        if (ctx.message().crash) throw std::runtime_error("scanner crashed");
+        return cm::add_header{"X-Headers", std::to_string(ctx.message().headers)};
+    }));
+static_assert(std::remove_cvref_t<decltype(tallier)>::negotiation.protocol.has(proto::protocol::no_mail));
 } // namespace
 
 BOOST_AUTO_TEST_CASE(a_hook_that_throws_gets_the_fallback_and_the_connection_goes_on) {
@@ -192,13 +209,29 @@ BOOST_AUTO_TEST_CASE(a_hook_that_throws_gets_the_fallback_and_the_connection_goe
     BOOST_TEST(h.mail_from("<ok@x>") == "CONTINUE");
     BOOST_TEST(h.end_of_message() == "ADDHEADER name=\"X-State\" value=\"7\"; CONTINUE");
     h.abort();
-    // The end-of-message hook throws: the message gets the fallback, its state is reset, the
-    // next message is normal.
     h.mail_from("<late-boom@x>");
     BOOST_TEST(h.end_of_message() == "TEMPFAIL");
     h.abort();
     h.mail_from("<ok@x>");
     BOOST_TEST(h.end_of_message() == "ADDHEADER name=\"X-State\" value=\"7\"; CONTINUE");
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_end_of_message_resets_the_message_state) {
+    // As Postfix with MAIL switched off: ABORT after each message, then the next message's
+    // first command. An ABORT after end of message aborts no open message, so it resets
+    // nothing: the reset that comes with the fallback answer is the only one that can forget
+    // the first message's tally.
+    cm::testing::harness h{tallier};
+    h.header("Subject", "one");
+    h.header("X-Crash", "yes");
+    BOOST_TEST(h.end_of_message() == "TEMPFAIL");
+    h.abort();
+    h.header("Subject", "two");
+    BOOST_TEST(h.end_of_message() == "ADDHEADER name=\"X-Headers\" value=\"1\"; CONTINUE");
+    h.abort();
+    h.header("Subject", "three");
+    h.header("Cc", "x");
+    BOOST_TEST(h.end_of_message() == "ADDHEADER name=\"X-Headers\" value=\"2\"; CONTINUE");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
