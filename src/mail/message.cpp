@@ -25,6 +25,7 @@ void header_list::reset(std::span<const header_field> original) {
         s.value.clear();
     }
     present_ = original.size();
+    edited_ = false;
 }
 
 std::string_view header_list::name_of(const slot& s) const noexcept {
@@ -66,12 +67,14 @@ std::size_t header_list::count(std::string_view name) const noexcept {
 }
 
 void header_list::append(std::string name, std::string value) {
+    edited_ = true;
     slots_.push_back(slot{added, false, false, std::move(name), std::move(value)});
     ++present_;
 }
 
 void header_list::insert(std::size_t position, std::string name, std::string value) {
     if (position > present_) throw std::out_of_range("cppmilter::mail::header_list: insert past the end");
+    edited_ = true;
     // Position 0 is the very top, even above deleted originals; others go right before the
     // present header at `position`.
     const std::size_t index = position == 0 ? 0 : position == present_ ? slots_.size() : slot_index(position);
@@ -90,11 +93,13 @@ bool header_list::set(std::string_view name, std::string value, std::size_t occu
 
 void header_list::set_at(std::size_t position, std::string value) {
     auto& s = slots_[slot_index(position)];
+    edited_ = true;
     if (s.original != added) s.changed = true;
     s.value = std::move(value);
 }
 
 void header_list::erase(std::size_t index) {
+    edited_ = true;
     auto& s = slots_[index];
     if (s.original == added) slots_.erase(slots_.begin() + static_cast<std::ptrdiff_t>(index));
     else s.deleted = true; // kept: the diff needs its place
@@ -116,7 +121,8 @@ std::size_t header_list::remove_all(std::string_view name) {
     return n;
 }
 
-void header_list::diff(mta_dialect dialect, std::vector<modification>& out) const {
+void header_list::diff(mta_dialect dialect, std::vector<proto::reply>& out) const {
+    if (!edited_) return;
     // Slots up to the last original are in the MTA's list once the insertions are made;
     // added ones after it are appended at the end.
     std::size_t end_of_originals = 0;
@@ -129,7 +135,7 @@ void header_list::diff(mta_dialect dialect, std::vector<modification>& out) cons
         const auto& s = slots_[i];
         if (s.original != added) continue;
         const auto index = static_cast<std::uint32_t>(dialect == mta_dialect::postfix && i > 0 ? i + 1 : i);
-        out.emplace_back(insert_header{index, s.name, s.value});
+        out.emplace_back(proto::insert_header{index, s.name, s.value});
     }
     // 2. Changes and deletions, bottom up: occurrence k of a name is counted over the list with
     // the insertions made and nothing above it changed, whether or not the MTA counts deleted
@@ -142,12 +148,11 @@ void header_list::diff(mta_dialect dialect, std::vector<modification>& out) cons
         std::uint32_t occurrence = 0;
         for (std::size_t j = 0; j <= i; ++j)
             if (iequals(name_of(slots_[j]), before.name)) ++occurrence;
-        if (s.deleted) out.emplace_back(delete_header{before.name, occurrence});
-        else out.emplace_back(change_header{before.name, occurrence, s.value});
+        out.emplace_back(proto::change_header{occurrence, before.name, s.deleted ? std::string_view{} : s.value});
     }
     // 3. Additions at the end, in order.
     for (std::size_t i = end_of_originals; i < slots_.size(); ++i)
-        out.emplace_back(add_header{slots_[i].name, slots_[i].value});
+        out.emplace_back(proto::add_header{slots_[i].name, slots_[i].value});
 }
 
 // ---------------------------------------------------------------- recipient_list
@@ -161,53 +166,59 @@ std::string_view bare(std::string_view address) noexcept {
 bool same_address(std::string_view a, std::string_view b) noexcept {
     a = bare(a);
     b = bare(b);
-    const auto at_a = a.rfind('@'), at_b = b.rfind('@');
-    if (at_a == std::string_view::npos || at_b == std::string_view::npos) return a == b;
-    return a.substr(0, at_a) == b.substr(0, at_b) && iequals(a.substr(at_a), b.substr(at_b));
+    if (a.size() != b.size()) return false;
+    const auto at = a.rfind('@');
+    if (at == std::string_view::npos || b.rfind('@') != at) return a == b;
+    if (a.substr(0, at) != b.substr(0, at)) return false;
+    return iequals(a.substr(at), b.substr(at));
 }
 std::string bracketed(std::string address) {
     if (address.empty() || address.front() != '<') address = "<" + address + ">";
     return address;
 }
+bool listed(std::span<const recipient> list, std::string_view address) noexcept {
+    return std::any_of(list.begin(), list.end(), [&](const recipient& r) { return same_address(r.address, address); });
+}
 } // namespace
 
 void recipient_list::received(std::string address, std::string esmtp_args) {
-    original_.push_back({address, esmtp_args});
     now_.push_back({std::move(address), std::move(esmtp_args)});
 }
 
 void recipient_list::drop_last_received() {
-    if (original_.empty()) return;
-    original_.pop_back();
-    now_.pop_back();
+    if (!now_.empty()) now_.pop_back();
 }
 
-bool recipient_list::contains(std::string_view address) const noexcept {
-    return std::any_of(now_.begin(), now_.end(), [&](const recipient& r) { return same_address(r.address, address); });
+void recipient_list::keep_original() {
+    if (edited_) return;
+    original_ = now_;
+    edited_ = true;
 }
+
+bool recipient_list::contains(std::string_view address) const noexcept { return listed(now_, address); }
 
 void recipient_list::add(std::string address, std::string esmtp_args) {
     if (contains(address)) return;
+    keep_original();
     now_.push_back({bracketed(std::move(address)), std::move(esmtp_args)});
 }
 
 bool recipient_list::remove(std::string_view address) {
     auto it = std::find_if(now_.begin(), now_.end(), [&](const recipient& r) { return same_address(r.address, address); });
     if (it == now_.end()) return false;
+    keep_original();
     now_.erase(it);
     return true;
 }
 
-void recipient_list::diff(std::vector<modification>& out) const {
-    auto in = [](const std::vector<recipient>& list, const recipient& r) {
-        return std::any_of(list.begin(), list.end(), [&](const recipient& x) { return same_address(x.address, r.address); });
-    };
+void recipient_list::diff(std::vector<proto::reply>& out) const {
+    if (!edited_) return;
     for (const auto& r : original_) // DELRCPT names the recipient as it arrived in RCPT
-        if (!in(now_, r)) out.emplace_back(del_rcpt{r.address});
+        if (!listed(now_, r.address)) out.emplace_back(proto::del_rcpt{r.address});
     for (const auto& r : now_) {
-        if (in(original_, r)) continue;
-        if (r.esmtp_args.empty()) out.emplace_back(add_rcpt{r.address});
-        else out.emplace_back(add_rcpt_with_args{r.address, r.esmtp_args});
+        if (listed(original_, r.address)) continue;
+        if (r.esmtp_args.empty()) out.emplace_back(proto::add_rcpt{r.address});
+        else out.emplace_back(proto::add_rcpt_with_args{r.address, r.esmtp_args});
     }
 }
 
@@ -220,26 +231,23 @@ void message_editor::reset(std::span<const header_field> headers, std::string_vi
 }
 
 void message_editor::received_sender(std::string address, std::string esmtp_args) {
-    original_sender_ = address;
-    original_sender_args_ = esmtp_args;
     sender_ = std::move(address);
     sender_args_ = std::move(esmtp_args);
+    new_sender_.reset();
     recipients_.reset();
 }
 
 void message_editor::set_sender(std::string address, std::string esmtp_args) {
-    sender_ = address == "<>" ? std::move(address) : bracketed(std::move(address));
-    sender_args_ = std::move(esmtp_args);
+    if (address != "<>") address = bracketed(std::move(address));
+    new_sender_.emplace(std::move(address), std::move(esmtp_args));
 }
 
-std::vector<modification> message_editor::diff(mta_dialect dialect) const {
-    std::vector<modification> out;
+void message_editor::diff(mta_dialect dialect, std::vector<proto::reply>& out) const {
     headers_.diff(dialect, out);
     recipients_.diff(out);
-    if (sender_ != original_sender_ || sender_args_ != original_sender_args_)
-        out.emplace_back(change_from{sender_, sender_args_});
-    if (new_body_ && *new_body_ != original_body_) out.emplace_back(cppmilter::replace_body{*new_body_});
-    return out;
+    if (new_sender_ && (new_sender_->first != sender_ || new_sender_->second != sender_args_))
+        out.emplace_back(proto::change_from{new_sender_->first, new_sender_->second});
+    if (new_body_ && *new_body_ != original_body_) out.emplace_back(proto::replace_body{*new_body_});
 }
 
 } // namespace cppmilter::mail

@@ -55,6 +55,9 @@ inline constexpr auto headers_only = cm::milter(cm::on_end_of_message([](cm::edi
 static_assert(std::remove_cvref_t<decltype(headers_only)>::negotiation.actions ==
               (proto::action_set{proto::action::add_headers} | proto::action::change_headers));
 static_assert(std::remove_cvref_t<decltype(headers_only)>::negotiation.protocol.has(proto::protocol::no_body));
+// No envelope edit declared: MAIL and RCPT are not even sent.
+static_assert(std::remove_cvref_t<decltype(headers_only)>::negotiation.protocol.has(proto::protocol::no_mail));
+static_assert(std::remove_cvref_t<decltype(headers_only)>::negotiation.protocol.has(proto::protocol::no_rcpt));
 
 std::string run(cm::testing::harness<editor_type>& h, std::string_view subject) {
     h.mail_from("<a@example.org>");
@@ -126,7 +129,7 @@ BOOST_AUTO_TEST_CASE(a_recipient_refused_at_rcpt_is_not_in_the_list) {
         cm::on_rcpt([](const cm::rcpt& r) -> cm::verdict {
             return r.address == "<no@example.test>" ? cm::verdict{cm::reject} : cm::verdict{cm::next};
         }),
-        cm::on_end_of_message([](cm::editable<cm::edit::headers>& msg) {
+        cm::on_end_of_message([](cm::editable<cm::edit::headers, cm::edit::recipients>& msg) {
             std::string list;
             for (const auto& r : msg.recipients()) list += r.address;
             msg.append_header("X-Rcpts", list);

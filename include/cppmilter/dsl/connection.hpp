@@ -168,6 +168,7 @@ protected:
     static constexpr auto part_indices = hana::make_range(hana::size_c<0>, hana::length(Pipeline::part_types));
     static constexpr int buffering = Pipeline::eom_buffering();
     static constexpr bool editing = Pipeline::eom_editing();
+    static constexpr bool envelope = Pipeline::eom_envelope();
 
     /// What the hooks of one stage decided, in the order they ran: the first verdict that is
     /// not next, and (at end of message) whether applying the modifications failed.
@@ -289,9 +290,9 @@ protected:
             reset_connection();
         } else if constexpr (S == stage::mail_from) {
             reset_message();
-            if constexpr (editing) editor_.received_sender(std::string{event.address}, detail::joined(event.esmtp_args));
+            if constexpr (envelope) editor_.received_sender(std::string{event.address}, detail::joined(event.esmtp_args));
         } else if constexpr (S == stage::rcpt) {
-            if constexpr (editing) editor_.recipients().received(std::string{event.address}, detail::joined(event.esmtp_args));
+            if constexpr (envelope) editor_.recipients().received(std::string{event.address}, detail::joined(event.esmtp_args));
         } else if constexpr (S == stage::end_of_message) {
             if constexpr (editing) editor_.reset({headers_.data(), header_count_}, body_);
         } else if constexpr (S == stage::header) {
@@ -315,7 +316,7 @@ protected:
     template <stage S>
     proto::result<void> after_hooks(outcome& o, std::string& out) {
         if constexpr (S == stage::body) settle_body(o.decision);
-        if constexpr (S == stage::rcpt && editing)
+        if constexpr (S == stage::rcpt && envelope)
             if (refuses(o.decision)) editor_.recipients().drop_last_received(); // the MTA will not take it
         if constexpr (S == stage::end_of_message) {
             if constexpr (editing)
@@ -332,15 +333,18 @@ protected:
         return v.what() == k::reject || v.what() == k::tempfail || v.what() == k::reply || v.what() == k::discard;
     }
 
-    /// The editable message's edits as modifications, with the index rules of the MTA that
-    /// sent macro `v`. All are checked against the negotiated actions before any is sent.
+    /// The editable message's edits as modifications, with the index rules of the MTA (read
+    /// from macro `v` once per connection). Negotiation granted every action the declared
+    /// edits need, or the connection would not exist; checked again before anything is sent.
     void send_edits(outcome& o, std::string& out) {
-        const auto edits = editor_.diff(mail::dialect_from_version(session_.macros().find("v")));
-        for (const auto& m : edits) {
-            const bool granted = std::visit([&](const auto& mod) { return session_.options().actions.has(mod.needs); }, m);
-            if (!granted) throw std::logic_error("the message edits need an action the MTA did not grant");
-        }
-        for (const auto& m : edits) std::visit([&](const auto& mod) { apply(mod, o, out); }, m);
+        if (!dialect_) dialect_ = mail::dialect_from_version(session_.macros().find("v"));
+        edits_.clear();
+        editor_.diff(*dialect_, edits_);
+        if (edits_.empty()) return;
+        if (!session_.options().actions.contains(Pipeline::negotiation.actions))
+            throw std::logic_error("the message edits need an action the MTA did not grant");
+        for (const auto& m : edits_)
+            if (o.status) o.status = session_.answer(m, out);
     }
 
     /// The commands that reach hooks, by variant index: a switch the compiler inlines (std::visit
@@ -450,6 +454,7 @@ protected:
 
     void reset_connection() {
         hana::for_each(states_, [](auto& s) { s.connection = {}; });
+        if constexpr (editing) dialect_.reset();
     }
 
     template <class>
@@ -472,6 +477,8 @@ protected:
     verdict fallback_;
     std::string hook_error_;
     [[no_unique_address]] std::conditional_t<editing, mail::message_editor, detail::no_editor> editor_{};
+    [[no_unique_address]] std::conditional_t<editing, std::vector<proto::reply>, detail::no_editor> edits_{}; // reused
+    [[no_unique_address]] std::conditional_t<editing, std::optional<mail::mta_dialect>, detail::no_editor> dialect_{};
 };
 
 } // namespace cppmilter

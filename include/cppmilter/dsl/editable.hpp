@@ -67,10 +67,25 @@ public:
     std::optional<std::string_view> header(std::string_view name, std::size_t occurrence = 1) const noexcept {
         return editor_->headers().get(name, occurrence);
     }
-    /// The envelope sender as MAIL carried it ("<a@b>", "<>"), or as set.
-    std::string_view sender() const noexcept { return editor_->sender(); }
-    /// The envelope recipients as RCPT carried them, or as edited.
-    std::span<const mail::recipient> recipients() const noexcept { return editor_->recipients().all(); }
+    /// Whether the envelope is kept for this hook (it declares recipients or sender).
+    static constexpr bool keeps_envelope = declares<edit::recipients> || declares<edit::sender>;
+
+    /// The envelope sender as MAIL carried it ("<a@b>", "<>"), or as set. Kept only for a hook
+    /// that declares cm::edit::sender or cm::edit::recipients.
+    template <bool Kept = keeps_envelope>
+    std::string_view sender() const noexcept {
+        static_assert(Kept, "cppmilter: the envelope is kept only for a hook that declares cm::edit::sender "
+                            "or cm::edit::recipients (or read it at MAIL and RCPT)");
+        return editor_->sender();
+    }
+    /// The envelope recipients as RCPT carried them, or as edited. Kept only for a hook that
+    /// declares cm::edit::sender or cm::edit::recipients.
+    template <bool Kept = keeps_envelope>
+    std::span<const mail::recipient> recipients() const noexcept {
+        static_assert(Kept, "cppmilter: the envelope is kept only for a hook that declares cm::edit::sender "
+                            "or cm::edit::recipients (or read it at MAIL and RCPT)");
+        return editor_->recipients().all();
+    }
     /// The body (CRLF line ends). Kept only for a hook that declares cm::edit::body.
     template <class E = edit::body>
     std::string_view body() const noexcept {

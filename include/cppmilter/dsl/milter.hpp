@@ -190,6 +190,24 @@ struct derivation {
         });
     }
 
+    /// Whether an editable hook keeps the envelope (declares recipients or sender): then
+    /// MAIL and RCPT stay subscribed and their addresses are kept.
+    static constexpr bool eom_envelope() {
+        return hana::fold_left(part_types, false, [](bool any, auto pt) {
+            using P = typename decltype(pt)::type;
+            return hana::fold_left(P::hook_types, any, [=](bool any2, auto ht) {
+                using H = typename decltype(ht)::type;
+                if constexpr (H::at == stage::end_of_message) {
+                    using E = eom_event_of<P, H>;
+                    if constexpr (is_editable<E>::value) return any2 || E::keeps_envelope;
+                    else return any2;
+                } else {
+                    return any2;
+                }
+            });
+        });
+    }
+
     static constexpr proto::action_set derived_actions() {
         return hana::fold_left(part_types, proto::action_set{}, [](proto::action_set a, auto pt) {
             using P = typename decltype(pt)::type;
@@ -215,7 +233,7 @@ struct derivation {
         for (stage s : command_stages) {
             const auto t = traits_of(s);
             const bool buffered = (s == stage::header && eom_buffering() >= 1) || (s == stage::body && eom_buffering() >= 2) ||
-                                  ((s == stage::mail_from || s == stage::rcpt) && eom_editing());
+                                  ((s == stage::mail_from || s == stage::rcpt) && eom_envelope());
             if (hooks_at(s) == 0 && !buffered) p |= t.no_bit | t.no_reply_bit; // NR too, if NO is ignored
             else if (only_continue_at(s)) p |= t.no_reply_bit;
         }
@@ -309,6 +327,8 @@ public:
     static constexpr int eom_buffering() { return derived::eom_buffering(); }
     /// Whether an end-of-message hook edits the message (cm::editable<...>&).
     static constexpr bool eom_editing() { return derived::eom_editing(); }
+    /// Whether an editable hook keeps the envelope (cm::edit::recipients or cm::edit::sender).
+    static constexpr bool eom_envelope() { return derived::eom_envelope(); }
     /// Whether any hook of stage `s` is asynchronous.
     static constexpr bool async_at(stage s) { return derived::async_at(s); }
     /// Whether any hook is asynchronous (then it runs on cm::async_connection).

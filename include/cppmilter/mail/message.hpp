@@ -4,7 +4,7 @@
 #pragma once
 
 #include <cppmilter/dsl/message.hpp>
-#include <cppmilter/dsl/modifications.hpp>
+#include <cppmilter/proto/replies.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <variant>
+#include <utility>
 #include <vector>
 
 namespace cppmilter::mail {
@@ -25,10 +25,6 @@ enum class mta_dialect { postfix, sendmail };
 /// The dialect of the MTA that sent macro `v` (its version): "Postfix 3.7.5" is Postfix,
 /// anything else Sendmail; no `v` at all, Postfix (which sends `v` only when asked).
 mta_dialect dialect_from_version(std::optional<std::string_view> v) noexcept;
-
-/// One modification of the message, owned.
-using modification = std::variant<add_header, insert_header, change_header, delete_header, add_rcpt,
-                                  add_rcpt_with_args, del_rcpt, change_from, cppmilter::replace_body>;
 
 /// The headers of a message as an ordered list a filter edits: append, insert, change and
 /// delete, by name and occurrence (1 = first, names compared case-insensitively) or by
@@ -69,11 +65,15 @@ public:
     /// Deletes every header called `name`; returns how many.
     std::size_t remove_all(std::string_view name);
 
+    /// Whether anything was changed since reset() (set back to what it was counts).
+    bool edited() const noexcept { return edited_; }
+
     /// Appends to `out` the modifications that turn the MTA's headers into these, in an
     /// order whose indexes mean the same on every MTA: insertions first (top down, into a
     /// list with nothing deleted yet), then changes and deletions from the bottom up (an
     /// occurrence is counted before anything above it changes), then additions at the end.
-    void diff(mta_dialect dialect, std::vector<modification>& out) const;
+    /// The replies view this list: valid until it changes.
+    void diff(mta_dialect dialect, std::vector<proto::reply>& out) const;
 
 private:
     static constexpr std::uint32_t added = UINT32_MAX;
@@ -93,6 +93,7 @@ private:
     std::span<const header_field> original_;
     std::vector<slot> slots_; ///< in message order, deleted originals kept for the diff
     std::size_t present_ = 0;
+    bool edited_ = false;
 };
 
 /// An envelope recipient: the address as in RCPT ("<a@b>") and its ESMTP parameters.
@@ -105,8 +106,9 @@ struct recipient {
 class recipient_list {
 public:
     void reset() {
-        original_.clear();
         now_.clear();
+        original_.clear();
+        edited_ = false;
     }
     /// A recipient the MTA sent (the connection records them).
     void received(std::string address, std::string esmtp_args);
@@ -122,10 +124,14 @@ public:
     /// Removes a recipient; false if it was not one.
     bool remove(std::string_view address);
 
-    void diff(std::vector<modification>& out) const;
+    /// DELRCPT for each recipient removed (as it arrived in RCPT), then ADDRCPT(_PAR) for each
+    /// added; views into this list.
+    void diff(std::vector<proto::reply>& out) const;
 
 private:
-    std::vector<recipient> original_, now_;
+    void keep_original(); ///< before the first edit: what the MTA sent, for the diff
+    std::vector<recipient> now_, original_; ///< original_ only once edited
+    bool edited_ = false;
 };
 
 /// Everything an end-of-message filter may change, over what the MTA sent. Sans-I/O: a test
@@ -142,8 +148,8 @@ public:
     recipient_list& recipients() noexcept { return recipients_; }
     const recipient_list& recipients() const noexcept { return recipients_; }
 
-    std::string_view sender() const noexcept { return sender_; }
-    std::string_view sender_esmtp_args() const noexcept { return sender_args_; }
+    std::string_view sender() const noexcept { return new_sender_ ? new_sender_->first : sender_; }
+    std::string_view sender_esmtp_args() const noexcept { return new_sender_ ? new_sender_->second : sender_args_; }
     /// Replaces the envelope sender ("<new@example.org>"); CHGFROM if it differs.
     void set_sender(std::string address, std::string esmtp_args = {});
 
@@ -152,14 +158,16 @@ public:
     /// Replaces the body (CRLF line ends); REPLBODY if it differs.
     void replace_body(std::string new_body) { new_body_ = std::move(new_body); }
 
-    /// The modifications, in the order the MTA must apply them: headers, recipients,
-    /// sender, body.
-    std::vector<modification> diff(mta_dialect dialect) const;
+    /// Appends the modifications to `out`, in the order the MTA must apply them: headers,
+    /// recipients, sender, body. Nothing is computed for a part that was not edited. The
+    /// replies view this editor: valid until it changes.
+    void diff(mta_dialect dialect, std::vector<proto::reply>& out) const;
 
 private:
     header_list headers_;
     recipient_list recipients_;
-    std::string original_sender_, original_sender_args_, sender_, sender_args_;
+    std::string sender_, sender_args_;
+    std::optional<std::pair<std::string, std::string>> new_sender_; ///< address, ESMTP args
     std::string_view original_body_;
     std::optional<std::string> new_body_;
 };
