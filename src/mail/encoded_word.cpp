@@ -266,7 +266,10 @@ std::string encode_words(std::string_view text, q_alphabet alphabet, NeedsEncodi
     std::string out;
     out.reserve(text.size() * 2);
     std::size_t pos = 0;
-    std::optional<std::size_t> run_begin; // of the words being collected for encoding
+    // Where the words being collected for encoding begin; npos: none (not an optional: g++ 12
+    // at -O2 warns that its value may be used uninitialized).
+    constexpr std::size_t no_run = std::string_view::npos;
+    std::size_t run_begin = no_run;
     std::size_t run_end = 0;
     while (pos < text.size()) {
         const std::size_t word_begin = pos;
@@ -275,20 +278,20 @@ std::string encode_words(std::string_view text, q_alphabet alphabet, NeedsEncodi
         while (pos < text.size() && !is_wsp(text[pos])) ++pos;
         const std::string_view word = text.substr(ws_end, pos - ws_end);
         if (!word.empty() && needs_encoding(word)) {
-            if (!run_begin) {
+            if (run_begin == no_run) {
                 out += text.substr(word_begin, ws_end - word_begin);
                 run_begin = ws_end;
             }
             run_end = pos;
             continue;
         }
-        if (run_begin) {
-            append_encoded_words(out, text.substr(*run_begin, run_end - *run_begin), alphabet);
-            run_begin.reset();
+        if (run_begin != no_run) {
+            append_encoded_words(out, text.substr(run_begin, run_end - run_begin), alphabet);
+            run_begin = no_run;
         }
         out += text.substr(word_begin, pos - word_begin);
     }
-    if (run_begin) append_encoded_words(out, text.substr(*run_begin, run_end - *run_begin), alphabet);
+    if (run_begin != no_run) append_encoded_words(out, text.substr(run_begin, run_end - run_begin), alphabet);
     return out;
 }
 
