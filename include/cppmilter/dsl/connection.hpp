@@ -80,7 +80,9 @@ inline std::string joined(const proto::string_list& args) {
     return out;
 }
 
-/// Stands in for the message editor of a pipeline that edits nothing.
+/// Stands in for the editor's members in a pipeline that edits nothing (one type per member,
+/// so that [[no_unique_address]] gives them no room at all).
+template <int>
 struct no_editor {};
 
 } // namespace detail
@@ -476,9 +478,9 @@ protected:
     whole_message whole_{};
     verdict fallback_;
     std::string hook_error_;
-    [[no_unique_address]] std::conditional_t<editing, mail::message_editor, detail::no_editor> editor_{};
-    [[no_unique_address]] std::conditional_t<editing, std::vector<proto::reply>, detail::no_editor> edits_{}; // reused
-    [[no_unique_address]] std::conditional_t<editing, std::optional<mail::mta_dialect>, detail::no_editor> dialect_{};
+    [[no_unique_address]] std::conditional_t<editing, mail::message_editor, detail::no_editor<0>> editor_{};
+    [[no_unique_address]] std::conditional_t<editing, std::vector<proto::reply>, detail::no_editor<1>> edits_{}; // reused
+    [[no_unique_address]] std::conditional_t<editing, std::optional<mail::mta_dialect>, detail::no_editor<2>> dialect_{};
 };
 
 } // namespace cppmilter
