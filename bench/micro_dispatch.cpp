@@ -2,6 +2,7 @@
 // written by hand as a switch over the protocol core (proto::filter_session), both fed the
 // same in-memory transcript of a Postfix-like session. See bench/README.md.
 #include "sender_block.hpp"
+#include "support.hpp"
 
 #include <cppmilter/cppmilter.hpp>
 
@@ -30,23 +31,12 @@ namespace {
 /// Messages per transcript (one SMTP connection).
 constexpr int messages_per_session = 100;
 
-[[noreturn]] void fail(std::string_view what, std::string_view detail = {}) {
-    std::fprintf(stderr, "micro_dispatch: %.*s%s%.*s\n", static_cast<int>(what.size()), what.data(),
-                 detail.empty() ? "" : ": ", static_cast<int>(detail.size()), detail.data());
-    std::exit(EXIT_FAILURE);
-}
-
-void checked(const proto::result<void>& r, std::string_view what) {
-    if (!r) fail(what, r.error().message());
-}
+using bench::add_macro;
+using bench::checked;
+using bench::fail;
+using bench::pairs;
 
 // ---------------------------------------------------------------- the transcript
-
-using pairs = std::initializer_list<std::pair<std::string_view, std::string_view>>;
-
-void add_macro(std::string& out, char stage, pairs p) {
-    checked(proto::encode_macro(out, stage, std::span{p.begin(), p.size()}), "encode MACRO");
-}
 
 /// What Postfix sends for one SMTP connection (see tests/data/captures/): OPTNEG offering
 /// everything, CONNECT, HELO, `messages` messages each ended by ABORT, then QUIT. Every
@@ -146,15 +136,7 @@ using dsl_connection = cm::connection<dsl_pipeline>;
 
 /// One connection of the DSL milter over the whole transcript. noinline: callgrind measures it.
 [[gnu::noinline]] std::size_t run_dsl(proto::command_decoder& decoder, std::string_view bytes, std::string& out) {
-    dsl_connection conn{dsl_milter};
-    decoder.feed(bytes);
-    std::size_t commands = 0;
-    while (auto cmd = decoder.next()) {
-        if (!*cmd) fail("decode", cmd->error().message());
-        if (auto step = conn.handle(**cmd, out); !step) fail("DSL connection", step.error().message());
-        ++commands;
-    }
-    return commands;
+    return bench::run_connection<dsl_milter>(decoder, bytes, out);
 }
 
 // ---------------------------------------------------------------- 2. the same, by hand
@@ -272,20 +254,9 @@ private:
 
 // ---------------------------------------------------------------- the benchmarks
 
-template <std::size_t (*Run)(proto::command_decoder&, std::string_view, std::string&)>
+template <bench::session_runner Run>
 void run_benchmark(benchmark::State& state) {
-    const std::string& bytes = transcript();
-    proto::command_decoder decoder;
-    std::string out;
-    for (auto _ : state) {
-        out.clear();
-        benchmark::DoNotOptimize(Run(decoder, bytes, out));
-        benchmark::DoNotOptimize(out.data());
-        benchmark::ClobberMemory();
-    }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes.size()));
-    state.counters["messages"] = benchmark::Counter(static_cast<double>(state.iterations()) * messages_per_session,
-                                                    benchmark::Counter::kIsRate);
+    bench::run_benchmark<Run>(state, transcript(), messages_per_session);
 }
 
 void BM_dsl(benchmark::State& state) { run_benchmark<run_dsl>(state); }
@@ -300,12 +271,7 @@ void check_same_output() {
     std::string dsl, hand;
     run_dsl(decoder, transcript(), dsl);
     run_switch(decoder, transcript(), hand);
-    if (dsl != hand) {
-        const auto at = std::mismatch(dsl.begin(), dsl.end(), hand.begin(), hand.end()).first - dsl.begin();
-        fail("the DSL and the switch answer differently",
-             "DSL " + std::to_string(dsl.size()) + " bytes, switch " + std::to_string(hand.size()) +
-                 " bytes, first difference at byte " + std::to_string(at));
-    }
+    bench::expect_same_answers("the DSL and the switch answer differently (DSL, switch)", dsl, hand);
     proto::reply_decoder replies;
     replies.feed(dsl);
     int optneg = 0, continues = 0, headers = 0, other = 0;
@@ -333,16 +299,7 @@ int main(int argc, char** argv) {
         const int n = std::atoi(argv[3]);
         auto* run = which == "dsl" ? &run_dsl : which == "switch" ? &run_switch : nullptr;
         if (!run || n < 0) fail("usage", "--run dsl|switch N");
-        proto::command_decoder decoder;
-        std::string out;
-        std::size_t commands = 0;
-        for (int i = 0; i < n; ++i) {
-            out.clear();
-            commands += run(decoder, transcript(), out);
-        }
-        std::printf("%s: %d runs, %zu commands, %zu bytes of transcript, %zu bytes of answers\n", argv[2], n,
-                    commands, transcript().size(), out.size());
-        return 0;
+        return bench::run_repeatedly(which, run, n, transcript(), messages_per_session);
     }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

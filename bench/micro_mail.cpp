@@ -1,5 +1,7 @@
 // Micro-benchmark of the message toolkit (cppmilter::mail) per typical message, and of the
 // editable message at end of message against the same edits built by hand. See bench/README.md.
+#include "support.hpp"
+
 #include <cppmilter/cppmilter.hpp>
 #include <cppmilter/mail/address.hpp>
 #include <cppmilter/mail/domain.hpp>
@@ -28,15 +30,10 @@ namespace proto = cppmilter::proto;
 
 namespace {
 
-[[noreturn]] void fail(std::string_view what, std::string_view detail = {}) {
-    std::fprintf(stderr, "micro_mail: %.*s%s%.*s\n", static_cast<int>(what.size()), what.data(),
-                 detail.empty() ? "" : ": ", static_cast<int>(detail.size()), detail.data());
-    std::exit(EXIT_FAILURE);
-}
-
-void checked(const proto::result<void>& r, std::string_view what) {
-    if (!r) fail(what, r.error().message());
-}
+using bench::add_macro;
+using bench::checked;
+using bench::fail;
+using bench::pairs;
 
 // ---------------------------------------------------------------- the typical message
 
@@ -218,12 +215,6 @@ BENCHMARK(BM_toolkit_message);
 /// Messages per transcript (one SMTP connection).
 constexpr int messages_per_session = 100;
 
-using pairs = std::initializer_list<std::pair<std::string_view, std::string_view>>;
-
-void add_macro(std::string& out, char stage, pairs p) {
-    checked(proto::encode_macro(out, stage, std::span{p.begin(), p.size()}), "encode MACRO");
-}
-
 /// One Postfix connection: OPTNEG offering everything, CONNECT, HELO, then `messages`
 /// messages (MAIL, 3 RCPT, DATA, the 15 headers of header_block, EOH, 1 KiB of body, EOB,
 /// ABORT), QUIT; every command preceded by its MACRO packet.
@@ -313,42 +304,17 @@ using edit_pipeline = std::remove_cvref_t<decltype(edit_milter)>;
 static_assert(handbuilt_pipeline::negotiation.request().actions == edit_pipeline::negotiation.request().actions);
 static_assert(handbuilt_pipeline::negotiation.request().protocol == edit_pipeline::negotiation.request().protocol);
 
-template <const auto& Milter>
-std::size_t run_connection(proto::command_decoder& decoder, std::string_view bytes, std::string& out) {
-    cm::connection<std::remove_cvref_t<decltype(Milter)>> conn{Milter};
-    decoder.feed(bytes);
-    std::size_t commands = 0;
-    while (auto cmd = decoder.next()) {
-        if (!*cmd) fail("decode", cmd->error().message());
-        if (auto step = conn.handle(**cmd, out); !step) fail("connection", step.error().message());
-        ++commands;
-    }
-    return commands;
-}
-
 /// One connection of each milter over the whole transcript. noinline: callgrind measures them.
 [[gnu::noinline]] std::size_t run_handbuilt(proto::command_decoder& decoder, std::string_view bytes, std::string& out) {
-    return run_connection<handbuilt_milter>(decoder, bytes, out);
+    return bench::run_connection<handbuilt_milter>(decoder, bytes, out);
 }
 [[gnu::noinline]] std::size_t run_edit(proto::command_decoder& decoder, std::string_view bytes, std::string& out) {
-    return run_connection<edit_milter>(decoder, bytes, out);
+    return bench::run_connection<edit_milter>(decoder, bytes, out);
 }
 
-template <std::size_t (*Run)(proto::command_decoder&, std::string_view, std::string&)>
+template <bench::session_runner Run>
 void run_benchmark(benchmark::State& state) {
-    const std::string& bytes = transcript();
-    proto::command_decoder decoder;
-    std::string out;
-    for (auto _ : state) {
-        out.clear();
-        benchmark::DoNotOptimize(Run(decoder, bytes, out));
-        benchmark::DoNotOptimize(out.data());
-        benchmark::ClobberMemory();
-    }
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(bytes.size()));
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * messages_per_session);
-    state.counters["messages"] = benchmark::Counter(static_cast<double>(state.iterations()) * messages_per_session,
-                                                    benchmark::Counter::kIsRate);
+    bench::run_benchmark<Run>(state, transcript(), messages_per_session);
 }
 
 void BM_eom_handbuilt(benchmark::State& state) { run_benchmark<run_handbuilt>(state); }
@@ -363,12 +329,9 @@ void check_same_output() {
     std::string edit, hand;
     run_edit(decoder, transcript(), edit);
     run_handbuilt(decoder, transcript(), hand);
-    if (edit != hand) {
-        const auto at = std::mismatch(edit.begin(), edit.end(), hand.begin(), hand.end()).first - edit.begin();
-        fail("the editable message and the hand-built modifications answer differently",
-             "edit " + std::to_string(edit.size()) + " bytes, hand-built " + std::to_string(hand.size()) +
-                 " bytes, first difference at byte " + std::to_string(at));
-    }
+    bench::expect_same_answers("the editable message and the hand-built modifications answer differently (edit, "
+                               "hand-built)",
+                               edit, hand);
     proto::reply_decoder replies;
     replies.feed(edit);
     int optneg = 0, continues = 0, inserts = 0, changes = 0, adds = 0, other = 0;
@@ -418,16 +381,7 @@ int main(int argc, char** argv) {
         }
         auto* run = which == "edit" ? &run_edit : which == "handbuilt" ? &run_handbuilt : nullptr;
         if (!run) fail("usage", "--run edit|handbuilt|toolkit N");
-        proto::command_decoder decoder;
-        std::string out;
-        std::size_t commands = 0;
-        for (int i = 0; i < n; ++i) {
-            out.clear();
-            commands += run(decoder, transcript(), out);
-        }
-        std::printf("%s: %d runs of %d messages, %zu commands, %zu bytes of transcript, %zu bytes of answers\n",
-                    argv[2], n, messages_per_session, commands, transcript().size(), out.size());
-        return 0;
+        return bench::run_repeatedly(which, run, n, transcript(), messages_per_session);
     }
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
