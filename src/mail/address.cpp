@@ -279,7 +279,7 @@ private:
 
     bool domain_literal(std::string& value, std::size_t& end) {
         const std::size_t open = pos_++;
-        value = "[";
+        value.assign(1, '['); // not `= "["`: g++ 12 -O3 false -Wrestrict (GCC PR 105329)
         while (!at_end()) {
             const char c = s_[pos_];
             if (c == ']') {

@@ -180,23 +180,25 @@ std::optional<std::string> to_utf8(std::string_view charset_name, std::string_vi
     const converter_ptr converter = open_converter(charset_name);
     if (!converter) return std::nullopt;
 
+    // Positions as indexes, not pointers kept across the resize (g++ 12 -O3 warns of a use
+    // after free on the pointer form).
     std::vector<UChar> units(bytes.size() + 16);
-    UChar* target = units.data();
+    std::size_t used = 0;
     const char* source = bytes.data();
     for (;;) {
         UErrorCode status = U_ZERO_ERROR;
+        UChar* target = units.data() + used;
         ucnv_toUnicode(converter.get(), &target, units.data() + units.size(), &source, bytes.data() + bytes.size(),
                        nullptr, true, &status);
+        used = static_cast<std::size_t>(target - units.data());
         if (status == U_BUFFER_OVERFLOW_ERROR) { // a byte may stand for several code units
-            const std::size_t used = static_cast<std::size_t>(target - units.data());
             units.resize(units.size() * 2);
-            target = units.data() + used;
             continue;
         }
         if (U_FAILURE(status)) return std::nullopt;
         break;
     }
-    return utf16_to_utf8(units.data(), static_cast<std::size_t>(target - units.data()));
+    return utf16_to_utf8(units.data(), used);
 }
 
 bool is_known_charset(std::string_view charset_name) { return open_converter(charset_name) != nullptr; }
