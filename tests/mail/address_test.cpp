@@ -1,5 +1,7 @@
 #include <cppmilter/mail/address.hpp>
 
+#include "support/print_optional.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <array>
@@ -10,19 +12,8 @@
 #include <string_view>
 #include <vector>
 
-// Boost.Test prints the values of a failed check; std::optional has no operator<<.
+// Boost.Test prints the values of a failed check: an ESMTP parameter has no operator<< either.
 namespace boost::test_tools::tt_detail {
-template <class T>
-struct print_log_value<std::optional<T>> {
-    void operator()(std::ostream& os, const std::optional<T>& v) {
-        if (v) os << *v;
-        else os << "(nothing)";
-    }
-};
-template <>
-struct print_log_value<std::nullopt_t> {
-    void operator()(std::ostream& os, std::nullopt_t) { os << "(nothing)"; }
-};
 template <>
 struct print_log_value<cppmilter::mail::esmtp_parameter> {
     void operator()(std::ostream& os, const cppmilter::mail::esmtp_parameter& p) {

@@ -1,5 +1,7 @@
 #include <cppmilter/mail/domain.hpp>
 
+#include "support/print_optional.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <cstdint>
@@ -10,20 +12,6 @@
 #include <string>
 #include <system_error>
 
-// Boost.Test prints the values of a failed check; std::optional has no operator<<.
-namespace boost::test_tools::tt_detail {
-template <class T>
-struct print_log_value<std::optional<T>> {
-    void operator()(std::ostream& os, const std::optional<T>& v) {
-        if (v) os << *v;
-        else os << "(nothing)";
-    }
-};
-template <>
-struct print_log_value<std::nullopt_t> {
-    void operator()(std::ostream& os, std::nullopt_t) { os << "(nothing)"; }
-};
-} // namespace boost::test_tools::tt_detail
 
 using namespace cppmilter::mail;
 using namespace std::string_view_literals;
