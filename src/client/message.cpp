@@ -1,23 +1,16 @@
 // Messages on the MTA side: RFC 5322 in and out, and the milter's modifications applied.
 #include <cppmilter/client/client.hpp>
+#include <cppmilter/dsl/message.hpp>
+#include <cppmilter/mail/message.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <variant>
 
 namespace cppmilter::client {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-std::string_view strip_brackets(std::string_view a) noexcept {
-    if (a.size() >= 2 && a.front() == '<' && a.back() == '>') return a.substr(1, a.size() - 2);
-    return a;
-}
+using cppmilter::detail::iequals;
+using cppmilter::mail::unbracketed;
 
 struct applier {
     message& m;
@@ -46,7 +39,7 @@ struct applier {
     void operator()(const proto::add_rcpt& r) const { m.recipients.emplace_back(r.rcpt); }
     void operator()(const proto::add_rcpt_with_args& r) const { m.recipients.emplace_back(r.rcpt); }
     void operator()(const proto::del_rcpt& r) const {
-        std::erase_if(m.recipients, [&](const std::string& x) { return iequals(strip_brackets(x), strip_brackets(r.rcpt)); });
+        std::erase_if(m.recipients, [&](const std::string& x) { return iequals(unbracketed(x), unbracketed(r.rcpt)); });
     }
     void operator()(const proto::change_from& r) const { m.sender = std::string{r.sender}; }
     void operator()(const proto::quarantine& r) const { m.quarantine.emplace_back(r.reason); }

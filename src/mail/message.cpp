@@ -158,14 +158,10 @@ void header_list::diff(mta_dialect dialect, std::vector<proto::reply>& out) cons
 // ---------------------------------------------------------------- recipient_list
 
 namespace {
-std::string_view bare(std::string_view address) noexcept {
-    if (address.size() >= 2 && address.front() == '<' && address.back() == '>') return address.substr(1, address.size() - 2);
-    return address;
-}
 /// Local parts are compared exactly (they may be case-sensitive), domains case-insensitively.
 bool same_address(std::string_view a, std::string_view b) noexcept {
-    a = bare(a);
-    b = bare(b);
+    a = unbracketed(a);
+    b = unbracketed(b);
     if (a.size() != b.size()) return false;
     const auto at = a.rfind('@');
     if (at == std::string_view::npos || b.rfind('@') != at) return a == b;

@@ -96,6 +96,12 @@ private:
     bool edited_ = false;
 };
 
+/// An envelope address without its angle brackets: "<a@b>" → "a@b"; anything else as it is.
+constexpr std::string_view unbracketed(std::string_view address) noexcept {
+    if (address.size() >= 2 && address.front() == '<' && address.back() == '>') return address.substr(1, address.size() - 2);
+    return address;
+}
+
 /// An envelope recipient: the address as in RCPT ("<a@b>") and its ESMTP parameters.
 struct recipient {
     std::string address;
