@@ -18,7 +18,7 @@
 # time and embedded with .incbin as ICU's own data symbol (icudt<major>_dat). Debian's ICU
 # has no ISO-8859-16 table; it is compiled with makeconv from glibc's charmap (data, read at
 # build time). CPPMILTER_ICU_FULL_DATA=ON embeds all of ICU's data instead (every charset ICU
-# has, ISO-8859-16 added; 31 MB more per binary). docs/notes-charset.md has the details.
+# has, ISO-8859-16 added; 31 MB more per binary). docs/message.md (Charsets) has the details.
 #
 # This file is also the build step that makes the package: cmake -P cmake/mail_charset.cmake.
 
