@@ -177,34 +177,32 @@ struct derivation {
         });
     }
 
-    /// Whether an end-of-message hook takes the editable message: then the envelope is kept
-    /// (MAIL and RCPT stay subscribed) and the edits are diffed into modifications.
-    static constexpr bool eom_editing() {
-        return hana::fold_left(part_types, false, [](bool any, auto pt) {
+    /// Whether `check(hana::type_c<E>)` holds for the event type E of any end-of-message hook.
+    template <class Check>
+    static constexpr bool any_eom_event(Check check) {
+        return hana::fold_left(part_types, false, [=](bool any, auto pt) {
             using P = typename decltype(pt)::type;
             return hana::fold_left(P::hook_types, any, [=](bool any2, auto ht) {
                 using H = typename decltype(ht)::type;
-                if constexpr (H::at == stage::end_of_message) return any2 || is_editable<eom_event_of<P, H>>::value;
+                if constexpr (H::at == stage::end_of_message) return any2 || check(hana::type_c<eom_event_of<P, H>>);
                 else return any2;
             });
         });
     }
 
+    /// Whether an end-of-message hook takes the editable message: its edits are diffed into
+    /// modifications.
+    static constexpr bool eom_editing() {
+        return any_eom_event([](auto e) { return is_editable<typename decltype(e)::type>::value; });
+    }
+
     /// Whether an editable hook keeps the envelope (declares recipients or sender): then
     /// MAIL and RCPT stay subscribed and their addresses are kept.
     static constexpr bool eom_envelope() {
-        return hana::fold_left(part_types, false, [](bool any, auto pt) {
-            using P = typename decltype(pt)::type;
-            return hana::fold_left(P::hook_types, any, [=](bool any2, auto ht) {
-                using H = typename decltype(ht)::type;
-                if constexpr (H::at == stage::end_of_message) {
-                    using E = eom_event_of<P, H>;
-                    if constexpr (is_editable<E>::value) return any2 || E::keeps_envelope;
-                    else return any2;
-                } else {
-                    return any2;
-                }
-            });
+        return any_eom_event([](auto e) {
+            using E = typename decltype(e)::type;
+            if constexpr (is_editable<E>::value) return E::keeps_envelope;
+            else return false;
         });
     }
 
