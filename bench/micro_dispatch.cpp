@@ -109,9 +109,16 @@ const std::string& transcript() {
 
 // ---------------------------------------------------------------- the filter's behaviour
 
-/// The sender test both filters share: the sender_block example's ("<x@Blocked.Example>" is
-/// blocked; never in the transcript).
-using examples::is_blocked;
+/// The sender test both filters share: the sender_block example's with blocked.example on
+/// its list ("<x@Blocked.Example>" is blocked; never in the transcript).
+bool is_blocked(std::string_view address) {
+    static const examples::block_list list = [] {
+        examples::block_list l{.domains = {"blocked.example"}};
+        l.check();
+        return l;
+    }();
+    return list.blocks(address);
+}
 
 // ---------------------------------------------------------------- 1. the DSL
 

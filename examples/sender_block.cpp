@@ -1,11 +1,7 @@
-// The smallest useful milter: only a MAIL FROM hook. Senders ending in @blocked.example
-// (case-insensitive, angle brackets ignored) get "550 5.7.1 sender blocked".
+// The smallest useful milter, as a server:
+//     sender_block --listen unix:/run/sender_block.sock --block blocked.example
 #include "sender_block.hpp"
 
-#include <iostream>
+#include <cppmilter/asio/server.hpp>
 
-int main() {
-    // Until the server exists this prints what the milter asks of the MTA.
-    constexpr auto n = decltype(examples::sender_block)::negotiation;
-    std::cout << "actions:  " << n.actions << "\nprotocol: " << n.protocol << '\n';
-}
+int main(int argc, char** argv) { return cppmilter::run(examples::sender_block, argc, argv, examples::blocked_senders); }

@@ -1,11 +1,6 @@
-// Prints the negotiation the tagger milter derives at compile time.
+// The tagger milter as a server: tagger --listen unix:/run/tagger.sock
 #include "tagger.hpp"
 
-#include <iostream>
+#include <cppmilter/asio/server.hpp>
 
-int main() {
-    constexpr auto n = decltype(examples::tagger)::negotiation;
-    std::cout << "actions:  " << n.actions << "\nprotocol: " << n.protocol << '\n';
-    for (std::size_t i = 0; i < n.macros.size(); ++i)
-        if (n.macros[i]) std::cout << "macros[" << static_cast<cppmilter::proto::macro_stage>(i) << "]: " << *n.macros[i] << '\n';
-}
+int main(int argc, char** argv) { return cppmilter::run(examples::tagger, argc, argv); }

@@ -1,10 +1,12 @@
 #include <cppmilter/asio/options.hpp>
 
 #include <cppmilter/asio/listen.hpp>
+#include <cppmilter/settings.hpp>
 
 #include <boost/program_options.hpp>
 
 #include <charconv>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
@@ -22,9 +24,13 @@ std::string_view to_string(fallback_verdict f) noexcept {
 namespace {
 
 namespace po = boost::program_options;
-constexpr int usage_error = 64; // EX_USAGE
+constexpr int usage_error = 64;  // EX_USAGE
+constexpr int config_error = 78; // EX_CONFIG
 
 struct usage : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+struct bad_config : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
@@ -41,32 +47,22 @@ T parse_number(const std::string& option, std::string_view text, T low, T high) 
 }
 
 std::chrono::milliseconds parse_duration(const std::string& option, std::string_view text) {
-    if (auto d = asio_server::parse_duration(text)) return *d;
+    if (auto d = cppmilter::parse_duration(text)) return *d;
     throw usage{"--" + option + ": '" + std::string{text} + "' is not a duration (30, 30s, 500ms, 5m, 1h)"};
 }
 
 } // namespace
 
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept {
-    std::uint64_t scale = 1000; // plain numbers are seconds
-    if (text.ends_with("ms")) scale = 1, text.remove_suffix(2);
-    else if (text.ends_with("s")) text.remove_suffix(1);
-    else if (text.ends_with("m")) scale = 60'000, text.remove_suffix(1);
-    else if (text.ends_with("h")) scale = 3'600'000, text.remove_suffix(1);
-    std::uint64_t n = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-    if (ec != std::errc{} || end != text.data() + text.size() || n < 1 || n > 1'000'000'000) return std::nullopt;
-    return std::chrono::milliseconds{n * scale};
-}
-
-command_line parse_command_line(int argc, const char* const* argv, std::string_view program, std::string_view version) {
+command_line parse_command_line(int argc, const char* const* argv, std::string_view program, std::string_view version,
+                                settings_binding* user) {
     command_line result;
     auto& o = result.options;
     std::vector<std::string> listen;
-    std::string threads, max_connections, timeout, write_timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
+    std::string config, threads, max_connections, timeout, write_timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
 
     po::options_description desc{std::string{program} + " options"};
     desc.add_options()
+        ("config", po::value(&config)->value_name("FILE"), "read options from FILE (name = value lines, # comments; the command line wins); the milter options are re-read on SIGHUP")
         ("listen,l", po::value(&listen)->composing(), "socket to listen on (repeatable): inet:PORT@HOST, inet:HOST:PORT, inet6:PORT@HOST, [::1]:PORT, unix:/path, local:/path, fd:N; none: systemd socket activation")
         ("threads", po::value(&threads), "worker threads (default: one per hardware thread)")
         ("max-connections", po::value(&max_connections), "concurrent MTA connections before new ones are closed (default 4096)")
@@ -82,14 +78,40 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         ("print-negotiation", "print what this milter asks of the MTA, then exit")
         ("help,h", "print this help, then exit")
         ("version", "print the version, then exit");
+    po::options_description all;
+    all.add(desc);
+    po::options_description mine{"milter options"};
+    const std::vector<option_spec>* user_options = user ? &user->begin() : nullptr;
+    if (user_options) {
+        for (const auto& o : *user_options) {
+            using kind = option_spec::kind;
+            if (o.how == kind::flag) mine.add_options()(o.name.c_str(), po::bool_switch(), o.help.c_str());
+            else if (o.how == kind::value)
+                mine.add_options()(o.name.c_str(), po::value<std::string>()->value_name(o.value_name), o.help.c_str());
+            else
+                mine.add_options()(o.name.c_str(), po::value<std::vector<std::string>>()->composing()->value_name(o.value_name),
+                                   o.help.c_str());
+        }
+        all.add(mine);
+    }
 
     try {
         po::variables_map vm;
-        po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+        po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+        if (auto c = vm.find("config"); c != vm.end()) {
+            const auto& path = c->second.as<std::string>();
+            std::ifstream file{path};
+            if (!file) throw bad_config{"--config " + path + ": cannot be read"};
+            try {
+                po::store(po::parse_config_file(file, all), vm);
+            } catch (const po::error& e) {
+                throw bad_config{"--config " + path + ": " + e.what()};
+            }
+        }
         po::notify(vm);
         if (vm.count("help")) {
             std::ostringstream os;
-            os << "usage: " << program << " [options]\n" << desc;
+            os << "usage: " << program << " [options]\n" << all;
             result.what = command_line::action::exit;
             result.message = os.str();
             return result;
@@ -130,6 +152,34 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
             o.level = *l;
         }
         if (vm.count("print-negotiation")) result.what = command_line::action::print_negotiation;
+        if (user_options) {
+            for (std::size_t i = 0; i < user_options->size(); ++i) {
+                const auto& o = (*user_options)[i];
+                auto found = vm.find(o.name.substr(0, o.name.find(',')));
+                if (found == vm.end() || found->second.empty()) continue;
+                using kind = option_spec::kind;
+                if (o.how == kind::flag) {
+                    if (found->second.as<bool>()) user->assign(i, "");
+                } else if (o.how == kind::value) {
+                    user->assign(i, found->second.as<std::string>());
+                } else {
+                    for (const auto& text : found->second.as<std::vector<std::string>>()) user->assign(i, text);
+                }
+            }
+            try {
+                user->publish();
+            } catch (const std::exception& e) {
+                throw bad_config{e.what()};
+            }
+        }
+    } catch (const bad_config& e) {
+        result.what = command_line::action::exit;
+        result.exit_code = config_error;
+        result.message = std::string{program} + ": " + e.what();
+    } catch (const settings_error& e) {
+        result.what = command_line::action::exit;
+        result.exit_code = usage_error;
+        result.message = std::string{program} + ": " + e.what();
     } catch (const usage& e) {
         result.what = command_line::action::exit;
         result.exit_code = usage_error;

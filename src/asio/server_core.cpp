@@ -37,6 +37,7 @@ struct server_core::impl {
     std::vector<std::unique_ptr<listener>> listeners;
     std::unique_ptr<asio::steady_timer> drain_timer;
     std::unique_ptr<asio::signal_set> signals; // run()'s; like the timer, must go before contexts
+    std::function<void()> reload;               // SIGHUP under run()
 
     std::atomic<std::size_t> active{0};
     std::atomic<std::uint64_t> next_id{1};
@@ -197,6 +198,21 @@ int server_core::wait() {
     return 0;
 }
 
+void server_core::on_hangup(std::function<void()> reload) { impl_->reload = std::move(reload); }
+
+void server_core::wait_for_signal() {
+    impl_->signals->async_wait([this](boost::system::error_code ec, int signal) {
+        if (ec) return;
+        if (signal == SIGHUP) {
+            if (impl_->reload) impl_->reload();
+            else log_line(log_level::info, 0, "received SIGHUP: this milter has no settings to reload");
+            return wait_for_signal();
+        }
+        log_line(log_level::info, 0, std::string{"received "} + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+        impl_->stop_accepting();
+    });
+}
+
 int server_core::run() {
     // A SIGTERM/SIGINT that came before the handler below is installed would kill the process
     // with its listeners open (no drain, the UNIX socket file left behind): keep them blocked
@@ -206,6 +222,7 @@ int server_core::run() {
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGHUP); // its default action would kill the server, too
     pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
     try {
         start();
@@ -213,12 +230,8 @@ int server_core::run() {
         pthread_sigmask(SIG_SETMASK, &previous, nullptr);
         throw;
     }
-    impl_->signals = std::make_unique<asio::signal_set>(impl_->main(), SIGTERM, SIGINT);
-    impl_->signals->async_wait([this](boost::system::error_code ec, int signal) {
-        if (ec) return;
-        log_line(log_level::info, 0, std::string{"received "} + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
-        impl_->stop_accepting();
-    });
+    impl_->signals = std::make_unique<asio::signal_set>(impl_->main(), SIGTERM, SIGINT, SIGHUP);
+    wait_for_signal();
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     return wait();
 }

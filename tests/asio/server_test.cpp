@@ -22,6 +22,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -29,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -264,10 +267,10 @@ std::string describe(int status) {
     return "status " + std::to_string(status);
 }
 
-/// Starts the showcase binary with `args`; `in_child` runs in the child before exec (fd and
-/// environment set-up). The child dies by SIGALRM after 30 s whatever happens.
-pid_t spawn_showcase(const std::vector<std::string>& args, const std::function<void()>& in_child = {}) {
-    std::vector<std::string> words{SHOWCASE_BINARY};
+/// Starts `binary` with `args`; `in_child` runs in the child before exec (fd and environment
+/// set-up). The child dies by SIGALRM after 30 s whatever happens.
+pid_t spawn_program(const char* binary, const std::vector<std::string>& args, const std::function<void()>& in_child = {}) {
+    std::vector<std::string> words{binary};
     words.insert(words.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& w : words) argv.push_back(w.data());
@@ -285,18 +288,22 @@ pid_t spawn_showcase(const std::vector<std::string>& args, const std::function<v
     return pid;
 }
 
+pid_t spawn_showcase(const std::vector<std::string>& args, const std::function<void()>& in_child = {}) {
+    return spawn_program(SHOWCASE_BINARY, args, in_child);
+}
+
 struct process_result {
     int status = -1;
     std::string out;
     std::string err;
 };
 
-/// Runs the showcase binary to its end (at most 10 s) and collects its output.
-process_result run_showcase(const std::vector<std::string>& args) {
+/// Runs `binary` to its end (at most 10 s) and collects its output.
+process_result run_program(const char* binary, const std::vector<std::string>& args) {
     int out_pipe[2], err_pipe[2];
     BOOST_TEST_REQUIRE(::pipe2(out_pipe, O_CLOEXEC) == 0);
     BOOST_TEST_REQUIRE(::pipe2(err_pipe, O_CLOEXEC) == 0);
-    child c{spawn_showcase(args, [&] {
+    child c{spawn_program(binary, args, [&] {
         ::dup2(out_pipe[1], 1);
         ::dup2(err_pipe[1], 2);
     })};
@@ -325,10 +332,12 @@ process_result run_showcase(const std::vector<std::string>& args) {
     for (auto& f : fds)
         if (f.fd >= 0) ::close(f.fd);
     auto status = c.wait_exit(5s);
-    BOOST_TEST_REQUIRE(status.has_value(), "the showcase binary did not exit");
+    BOOST_TEST_REQUIRE(status.has_value(), binary << " did not exit");
     r.status = *status;
     return r;
 }
+
+process_result run_showcase(const std::vector<std::string>& args) { return run_program(SHOWCASE_BINARY, args); }
 
 /// The showcase session the process tests run: a blocked sender, a plain message.
 void short_showcase_session(mta_client& mta) {
@@ -907,6 +916,103 @@ BOOST_AUTO_TEST_CASE(socket_activation_end_to_end) {
     BOOST_TEST(describe(*status) == "exit 0");
     mta_client after;
     BOOST_TEST(after.try_connect(address).failed(), "something still listens after the exit");
+}
+
+BOOST_AUTO_TEST_CASE(sighup_reloads_the_milter_settings) {
+    // sender_block --config FILE: SIGHUP re-reads the file; the next message sees the new list,
+    // a connection open across the reload goes on, and a broken file keeps the old list.
+    temp_dir dir;
+    const std::string path = dir.path + "/s.sock", config = dir.path + "/sender_block.conf", log = dir.path + "/log";
+    auto write_config = [&](std::string_view text) {
+        const std::string partial = config + ".new"; // renamed over: the reload never sees half a file
+        std::ofstream{partial} << text;
+        std::filesystem::rename(partial, config);
+    };
+    write_config("# what sender_block refuses\nblock = first.example\n");
+    child p{spawn_program(SENDER_BLOCK_BINARY, {"--listen", "unix:" + path, "--config", config, "--log-level", "info"}, [&] {
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ::dup2(fd, 2);
+    })};
+    BOOST_TEST_REQUIRE(eventually([&] { return std::filesystem::is_socket(path) || !p.running(); }, 5s));
+    BOOST_TEST_REQUIRE(std::filesystem::is_socket(path), "sender_block did not start: " << describe(p.status));
+    auto log_text = [&] {
+        std::ifstream in{log};
+        return std::string{std::istreambuf_iterator<char>{in}, {}};
+    };
+    auto verdict = [](mta_client& mta, std::string_view sender) {
+        auto answer = str(mta.command(mail(std::string{sender})));
+        mta.command(proto::abort{});
+        return answer;
+    };
+    const std::string blocked = R"(REPLYCODE text="550 5.7.1 sender blocked")";
+
+    mta_client open_across;
+    open_across.connect("unix:" + path);
+    open_across.negotiate();
+    BOOST_TEST(verdict(open_across, "<a@first.example>") == blocked);
+    BOOST_TEST(verdict(open_across, "<a@second.example>") == "CONTINUE");
+
+    write_config("block = second.example\n");
+    BOOST_TEST_REQUIRE(::kill(p.pid, SIGHUP) == 0);
+    BOOST_TEST_REQUIRE(eventually([&] { return log_text().find("SIGHUP: settings reloaded") != std::string::npos; }, 5s),
+                       "no reload in the log: " << log_text());
+    BOOST_TEST(verdict(open_across, "<a@second.example>") == blocked); // the same connection, the new list
+    BOOST_TEST(verdict(open_across, "<a@first.example>") == "CONTINUE");
+    {
+        mta_client fresh;
+        fresh.connect("unix:" + path);
+        fresh.negotiate();
+        BOOST_TEST(verdict(fresh, "<b@sub.second.example>") == blocked);
+    }
+
+    write_config("block = third.example\nno-such-option = 1\n");
+    BOOST_TEST_REQUIRE(::kill(p.pid, SIGHUP) == 0);
+    BOOST_TEST_REQUIRE(eventually([&] { return log_text().find("were not reloaded") != std::string::npos; }, 5s),
+                       "no failed reload in the log: " << log_text());
+    BOOST_TEST(log_text().find("no-such-option") != std::string::npos, log_text());
+    BOOST_TEST(verdict(open_across, "<a@second.example>") == blocked); // the old list stays
+    BOOST_TEST(verdict(open_across, "<a@third.example>") == "CONTINUE");
+
+    write_config("block = bad domain\n"); // parses, but check() refuses it
+    BOOST_TEST_REQUIRE(::kill(p.pid, SIGHUP) == 0);
+    BOOST_TEST_REQUIRE(eventually([&] { return log_text().find("'bad domain' is not a domain") != std::string::npos; }, 5s),
+                       "check() did not refuse the list: " << log_text());
+    BOOST_TEST(verdict(open_across, "<a@second.example>") == blocked);
+
+    BOOST_TEST(p.running(), "sender_block ended: " << describe(p.status));
+    open_across.command(proto::quit{});
+    BOOST_TEST(open_across.read_eof(eof_limit));
+    BOOST_TEST_REQUIRE(::kill(p.pid, SIGTERM) == 0);
+    const auto status = p.wait_exit(5s);
+    BOOST_TEST_REQUIRE(status.has_value());
+    BOOST_TEST(describe(*status) == "exit 0");
+}
+
+BOOST_AUTO_TEST_CASE(settings_errors_at_start) {
+    // The command line and the config file name the option; a refused value exits 78 (EX_CONFIG),
+    // an unknown option or a bad duration 64 (EX_USAGE); --help lists the milter's options.
+    temp_dir dir;
+    const std::string config = dir.path + "/c.conf";
+    std::ofstream{config} << "block = ok.example\nbogus = 1\n";
+    const std::tuple<std::vector<std::string>, std::string, std::string> cases[] = {
+        {{"--block", "not a domain"}, "exit 78", "--block: 'not a domain' is not a domain"},
+        {{"--config", dir.path + "/missing.conf"}, "exit 78", "missing.conf: cannot be read"},
+        {{"--config", config}, "exit 78", "unrecognised option 'bogus'"},
+        {{"--blok", "x.example"}, "exit 64", "--blok"},
+    };
+    for (const auto& [args, status, named] : cases) {
+        BOOST_TEST_CONTEXT("sender_block " << args.front() << " " << args.back()) {
+            process_result r = run_program(SENDER_BLOCK_BINARY, args);
+            BOOST_TEST(describe(r.status) == status);
+            BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') == 1, "stderr: " << r.err);
+            BOOST_TEST(r.err.starts_with("sender_block: "), "stderr: " << r.err);
+            BOOST_TEST(r.err.find(named) != std::string::npos, "stderr: " << r.err);
+        }
+    }
+    const auto help = run_program(SENDER_BLOCK_BINARY, {"--help"});
+    BOOST_TEST(describe(help.status) == "exit 0");
+    BOOST_TEST(help.out.find("milter options:\n  --block DOMAIN") != std::string::npos, help.out);
+    BOOST_TEST(help.out.find("--config FILE") != std::string::npos, help.out);
 }
 
 BOOST_AUTO_TEST_CASE(command_line) {

@@ -37,6 +37,12 @@ inline constexpr auto everything = cm::milter(
     }),
     cm::on_unknown([](const cm::unknown_command&) { return cm::reject; }));
 
+// sender_block blocks what --block lists: these tests (and the pipeline's) use blocked.example.
+struct block_the_example_domain {
+    block_the_example_domain() { examples::blocked_senders.set({.domains = {"blocked.example"}}); }
+};
+BOOST_TEST_GLOBAL_FIXTURE(block_the_example_domain);
+
 } // namespace
 
 // sender_block: only MAIL FROM is sent and answered; nothing else, no actions.
@@ -128,6 +134,10 @@ BOOST_AUTO_TEST_SUITE_END()
 BOOST_AUTO_TEST_SUITE(examples)
 
 BOOST_AUTO_TEST_CASE(sender_block_rejects_only_blocked_senders) {
+    examples::blocked_senders.set({.domains = {"Blocked.Example", "@other.test"}});
+    struct restore {
+        ~restore() { examples::blocked_senders.set({.domains = {"blocked.example"}}); }
+    } restore_after;
     cm::testing::harness h{examples::sender_block};
     BOOST_TEST(h.connect() == "(not sent)");
     BOOST_TEST(h.helo("client.example") == "(not sent)");
@@ -137,11 +147,27 @@ BOOST_AUTO_TEST_CASE(sender_block_rejects_only_blocked_senders) {
     h.abort();
     BOOST_TEST(h.mail_from("alice@blocked.example") == "REPLYCODE text=\"550 5.7.1 sender blocked\"");
     h.abort();
+    BOOST_TEST(h.mail_from("<carol@mx.sub.blocked.example>") == "REPLYCODE text=\"550 5.7.1 sender blocked\"");
+    h.abort();
+    BOOST_TEST(h.mail_from("<dave@other.test>") == "REPLYCODE text=\"550 5.7.1 sender blocked\"");
+    h.abort();
+    BOOST_TEST(h.mail_from("<alice@notblocked.example>") == "CONTINUE"); // a label, not a suffix
     BOOST_TEST(h.mail_from("<alice@notblocked.example.org>") == "CONTINUE");
     BOOST_TEST(h.mail_from("<alice@example.org>") == "CONTINUE");
     BOOST_TEST(h.mail_from("<>") == "CONTINUE");
     BOOST_TEST(h.rcpt("<bob@example.org>") == "(not sent)");
     BOOST_TEST(h.end_of_message() == "CONTINUE");
+}
+
+BOOST_AUTO_TEST_CASE(sender_block_refuses_what_is_not_a_domain) {
+    for (std::string bad : {"", "a b.example", "x@y.example", "<y.example>"}) {
+        BOOST_CHECK_EXCEPTION(examples::blocked_senders.set({.domains = {bad}}), cm::settings_error,
+                              [&](const cm::settings_error& e) {
+                                  return std::string{e.what()}.starts_with("--block: '");
+                              });
+    }
+    cm::testing::harness h{examples::sender_block}; // the refused lists changed nothing
+    BOOST_TEST(h.mail_from("<a@blocked.example>") == "REPLYCODE text=\"550 5.7.1 sender blocked\"");
 }
 
 BOOST_AUTO_TEST_CASE(tagger_counts_and_stamps) {

@@ -3,6 +3,7 @@
 
 #include <cppmilter/asio/log.hpp>
 #include <cppmilter/proto/constants.hpp>
+#include <cppmilter/settings.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -39,20 +40,22 @@ struct server_options {
 struct command_line {
     enum class action { serve, print_negotiation, exit } what = action::serve;
     server_options options;
-    int exit_code = 0;       ///< for action::exit: 0 after --help/--version, 64 on a usage error
+    int exit_code = 0;       ///< for action::exit: 0 after --help/--version, 64 on a usage error,
+                             ///< 78 (EX_CONFIG) on a bad --config file or settings check()
     std::string message;     ///< text to print for action::exit (help, version or the error line)
 };
 
-/// "30" (seconds), "30s", "500ms", "5m", "1h" → milliseconds; nullopt if it is none of these
-/// (or not from 1 to 10^9 units).
-std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) noexcept;
+using cppmilter::parse_duration; // cppmilter/settings.hpp
 
-/// Parses `--listen SPEC` (repeatable), `--threads N`, `--max-connections N`, `--timeout DUR`,
+/// Parses `--config FILE` (the same options, one `name = value` per line, # comments; the
+/// command line wins over the file), `--listen SPEC` (repeatable), `--threads N`, `--max-connections N`, `--timeout DUR`,
 /// `--write-timeout DUR`, `--hook-timeout DUR`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
 /// `--socket-mode OCTAL`, `--fallback tempfail|reject|accept`, `--log-level LEVEL`,
 /// `--print-negotiation`, `--help`, `--version`. DUR is `30`, `30s`, `500ms` or `5m`.
 /// Listen specs are checked here (parse_listen_spec). Errors give one line naming the option
-/// and exit code 64 (EX_USAGE).
-command_line parse_command_line(int argc, const char* const* argv, std::string_view program, std::string_view version);
+/// and exit code 64 (EX_USAGE). With `user`, the milter's own options are parsed too (listed in
+/// --help under "milter options") and, when everything parsed, published (user->publish()).
+command_line parse_command_line(int argc, const char* const* argv, std::string_view program, std::string_view version,
+                                settings_binding* user = nullptr);
 
 } // namespace cppmilter::asio_server

@@ -9,6 +9,7 @@
 #include <cppmilter/dsl/async_connection.hpp>
 #include <cppmilter/dsl/connection.hpp>
 #include <cppmilter/proto/decoder.hpp>
+#include <cppmilter/settings.hpp>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -59,14 +60,18 @@ public:
     void request_stop();
     /// Blocks until the server has stopped; returns the process exit code.
     int wait();
-    /// start(), handle SIGTERM/SIGINT, wait().
+    /// start(), handle SIGTERM/SIGINT (stop) and SIGHUP (calls `on_hangup`, if set), wait().
     int run();
+    /// What SIGHUP does under run(): re-read the settings. Runs on the first worker thread
+    /// (briefly: a file read); must not throw. Set before run().
+    void on_hangup(std::function<void()> reload);
 
     /// Connections open right now.
     std::size_t active_connections() const noexcept;
     const server_options& options() const noexcept;
 
 private:
+    void wait_for_signal();
     struct impl;
     std::unique_ptr<impl> impl_;
 };
@@ -212,6 +217,7 @@ public:
     void request_stop() { core_.request_stop(); }
     int wait() { return core_.wait(); }
     int run() { return core_.run(); }
+    void on_hangup(std::function<void()> reload) { core_.on_hangup(std::move(reload)); }
     std::size_t active_connections() const noexcept { return core_.active_connections(); }
 
 private:
@@ -224,30 +230,62 @@ void print_negotiation(std::ostream& os, const negotiation& n);
 
 } // namespace asio_server
 
-/// Everything a milter binary needs: parses the command line (--help lists it), then serves
-/// until SIGTERM/SIGINT. Returns the process exit code (64 on a usage error).
-template <class Pipeline>
-int run(const Pipeline& pipeline, int argc, char** argv, std::string_view version = "0.1.0") {
-    namespace srv = asio_server;
+namespace asio_server::detail {
+
+inline std::string_view program_name(int argc, char** argv) {
     std::string_view program = argc > 0 ? argv[0] : "milter";
     if (auto slash = program.rfind('/'); slash != std::string_view::npos) program.remove_prefix(slash + 1);
-    auto cli = srv::parse_command_line(argc, argv, program, version);
-    if (cli.what == srv::command_line::action::exit) {
+    return program;
+}
+
+/// run() with or without the milter's own settings.
+template <class Pipeline>
+int run(const Pipeline& pipeline, int argc, char** argv, std::string_view version, settings_binding* user) {
+    const std::string_view program = program_name(argc, argv);
+    auto cli = parse_command_line(argc, argv, program, version, user);
+    if (cli.what == command_line::action::exit) {
         (cli.exit_code == 0 ? std::cout : std::cerr) << cli.message << '\n';
         return cli.exit_code;
     }
-    if (cli.what == srv::command_line::action::print_negotiation) {
-        srv::print_negotiation(std::cout, Pipeline::negotiation);
+    if (cli.what == command_line::action::print_negotiation) {
+        print_negotiation(std::cout, Pipeline::negotiation);
         return 0;
     }
-    srv::set_log_level(cli.options.level);
+    set_log_level(cli.options.level);
     try {
-        srv::server<Pipeline> s{pipeline, cli.options};
+        server<Pipeline> s{pipeline, cli.options};
+        if (user)
+            s.on_hangup([=] {
+                // The same command line and --config file again; server settings (sockets,
+                // threads) stay as they are until a restart.
+                auto again = parse_command_line(argc, argv, program, version, user);
+                if (again.what == command_line::action::exit && again.exit_code != 0)
+                    log_line(log_level::error, 0, "SIGHUP: the settings were not reloaded, the previous ones stay: " + again.message);
+                else
+                    log_line(log_level::info, 0, "SIGHUP: settings reloaded");
+            });
         return s.run();
     } catch (const std::exception& e) {
         std::cerr << program << ": " << e.what() << '\n';
         return 1;
     }
+}
+
+} // namespace asio_server::detail
+
+/// Everything a milter binary needs: parses the command line (--help lists it), then serves
+/// until SIGTERM/SIGINT. Returns the process exit code (64 on a usage error).
+template <class Pipeline>
+int run(const Pipeline& pipeline, int argc, char** argv, std::string_view version = "0.1.0") {
+    return asio_server::detail::run(pipeline, argc, argv, version, nullptr);
+}
+
+/// The same, with the milter's own settings: parsed from the command line and --config FILE
+/// before serving (78 if check() refuses them), re-read on SIGHUP. A reload that fails is
+/// logged and the previous value stays.
+template <class Pipeline, class Settings>
+int run(const Pipeline& pipeline, int argc, char** argv, settings<Settings>& user, std::string_view version = "0.1.0") {
+    return asio_server::detail::run(pipeline, argc, argv, version, &user);
 }
 
 } // namespace cppmilter
