@@ -97,7 +97,7 @@ def pid_alive(pid):
 
 
 class Milter:
-    def __init__(self, exe, transport, tmp):
+    def __init__(self, exe, transport, tmp, extra_args=()):
         self.log_path = tmp / "milter.log"
         if transport == "tcp":
             args = ["--listen", "inet:127.0.0.1:0"]
@@ -108,7 +108,7 @@ class Milter:
             # smtpd runs as user postfix: it must be able to connect.
             args = ["--listen", f"unix:{self.socket_path}", "--socket-mode", "0666"]
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([exe, *args, "--log-level", "info"], stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen([exe, *args, "--log-level", "info", *extra_args], stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT)
 
         def listening():
@@ -147,7 +147,7 @@ class Milter:
 
 
 class Postfix:
-    def __init__(self, tmp, milter_spec):
+    def __init__(self, tmp, milter_spec, settings=()):
         self.tmp = tmp
         self.conf = tmp / "config"
         self.queue = tmp / "queue"
@@ -219,6 +219,7 @@ class Postfix:
             "milter_connect_timeout = 10s",
             "milter_command_timeout = 10s",
             "milter_content_timeout = 20s",
+            *settings,   # a suite's own main.cf lines (e.g. milter_macro_* for its macros)
         )
         # master.cf: no chroot (the milter socket path is absolute; nothing under the queue
         # directory to copy), no inet service of the host's (smtp on port 25 and friends), one
@@ -729,8 +730,8 @@ def milter_log_clean(milter, transport):
     exited with 0 after SIGTERM."""
     bad = [line for line in milter.log().splitlines()
            if re.search(r": (warning|error):", line) and not (transport == "unix" and "world-writable" in line)]
-    expect(not bad, "showcase logged:\n  " + "\n  ".join(bad))
-    expect(milter.returncode == 0, f"showcase exited with {milter.returncode} after SIGTERM")
+    expect(not bad, "the milter logged:\n  " + "\n  ".join(bad))
+    expect(milter.returncode == 0, f"the milter exited with {milter.returncode} after SIGTERM")
     return "no warning or error; exit status 0 after SIGTERM"
 
 
@@ -752,15 +753,11 @@ def describe(e):
     return f"{type(e).__name__}: {e} (at line {tb.lineno}, {tb.name})"
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("showcase", help="path of the showcase binary")
-    ap.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
-    ap.add_argument("--suite", choices=("showcase", "editor"), default="showcase",
-                    help="the scenarios: the showcase milter's, or the editor example's")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (printed)")
-    args = ap.parse_args()
-
+def run_suite(exe, transport, suite_scenarios, *, keep=False, milter_args=(), postfix_settings=(),
+              log_clean=None):
+    """Starts the milter `exe` (with `milter_args`) and a private Postfix, sends every scenario,
+    then checks each; prints one PASS/FAIL line per scenario and returns the exit status (0, 1,
+    or SKIP when Postfix or root is missing). Other suites (postfix_*.py) call this."""
     missing = [t for t in ("postfix", "postconf", "postqueue", "postcat") if tool(t) is None]
     if missing:
         print(f"SKIP: Postfix is not installed ({', '.join(missing)} not found); "
@@ -775,10 +772,11 @@ def main():
     except KeyError as e:
         print(f"SKIP: Postfix is installed but {e} does not exist")
         return SKIP
-    exe = os.path.abspath(args.showcase)
+    exe = os.path.abspath(exe)
     if not os.access(exe, os.X_OK):
-        print(f"FAIL: {exe} is not an executable (build the showcase target)")
+        print(f"FAIL: {exe} is not an executable (build it first)")
         return 1
+    log_clean = log_clean or milter_log_clean
 
     def on_signal(signum, _frame):
         raise Watchdog(f"{signal.Signals(signum).name} after {time.monotonic() - started:.0f} s")
@@ -794,7 +792,7 @@ def main():
         shutil.rmtree(tmp)
         tmp = Path(tempfile.mkdtemp(prefix="cppmilter-postfix-", dir="/tmp"))
     tmp.chmod(0o755)         # user postfix reaches the socket, user nobody the maildir
-    print(f"postfix_e2e: Postfix {version}, transport {args.transport}, directory {tmp}")
+    print(f"postfix_e2e: Postfix {version}, transport {transport}, directory {tmp}")
 
     milter = postfix = None
     results = []             # (name, ok, text)
@@ -802,18 +800,18 @@ def main():
     try:
         try:
             t0 = time.monotonic()
-            milter = Milter(exe, args.transport, tmp)
-            postfix = Postfix(tmp, milter.spec)
+            milter = Milter(exe, transport, tmp, milter_args)
+            postfix = Postfix(tmp, milter.spec, postfix_settings)
             postfix.start()
             timings["start"] = time.monotonic() - t0
             print(f"postfix_e2e: smtpd on 127.0.0.1:{postfix.port}, smtpd_milters = {milter.spec}")
         except Exception as e:  # noqa: BLE001 - every failure is reported, then everything stopped
             results.append(("setup", False, describe(e)))
         else:
-            ctx = Context(postfix, f"{os.getpid()}-{args.transport}")
+            ctx = Context(postfix, f"{os.getpid()}-{transport}")
             t0 = time.monotonic()
             sent = []
-            for sc in scenarios(args.suite):
+            for sc in suite_scenarios:
                 try:
                     sc.send(ctx)
                     sent.append(sc)
@@ -850,25 +848,36 @@ def main():
 
     if milter is not None and milter.returncode is not None and not any(n == "setup" for n, _, _ in results):
         try:
-            results.append(("milter_log", True, milter_log_clean(milter, args.transport)))
+            results.append(("milter_log", True, log_clean(milter, transport)))
         except Exception as e:  # noqa: BLE001
             results.append(("milter_log", False, describe(e)))
 
     failed = [r for r in results if not r[1]]
     for name, ok, text in results:
-        print(f"{'PASS' if ok else 'FAIL'} {args.transport}/{name}: {text}")
+        print(f"{'PASS' if ok else 'FAIL'} {transport}/{name}: {text}")
     print(f"postfix_e2e: {len(results) - len(failed)} passed, {len(failed)} failed; "
           + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items())
           + f", total {time.monotonic() - started:.1f} s")
     if failed:
         print(f"---- Postfix maillog (tail) {tmp / 'maillog'}\n{tail(tmp / 'maillog', 60)}")
-        print(f"---- showcase stderr (tail)\n{tail(tmp / 'milter.log', 60)}")
-    if args.keep or os.environ.get("CPPMILTER_E2E_KEEP"):
+        print(f"---- milter stderr (tail)\n{tail(tmp / 'milter.log', 60)}")
+    if keep or os.environ.get("CPPMILTER_E2E_KEEP"):
         print(f"postfix_e2e: kept {tmp}")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
     sys.stdout.flush()
     return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("showcase", help="path of the showcase binary")
+    ap.add_argument("--transport", choices=("tcp", "unix"), default="tcp")
+    ap.add_argument("--suite", choices=("showcase", "editor"), default="showcase",
+                    help="the scenarios: the showcase milter's, or the editor example's")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (printed)")
+    args = ap.parse_args()
+    return run_suite(args.showcase, args.transport, scenarios(args.suite), keep=args.keep)
 
 
 if __name__ == "__main__":
