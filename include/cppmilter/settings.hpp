@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -113,6 +114,29 @@ public:
                 detail::read_option_value(t.*member, text, option);
             });
         }
+        return *this;
+    }
+    /// An option whose value is one of a fixed set of names, each standing for a value of the
+    /// member (an enum, say): `o("mode", &T::mode, {{"relaxed", mode::relaxed}, {"strict",
+    /// mode::strict}}, "...")`. Another name is a usage error that lists the choices.
+    template <class M>
+    option_list& operator()(std::string_view name, M T::*member, std::initializer_list<std::pair<std::string_view, M>> choices,
+                            std::string_view help) {
+        const std::string option{name.substr(0, name.find(','))};
+        std::vector<std::pair<std::string, M>> table;
+        std::string listed;
+        for (const auto& [word, value] : choices) {
+            table.emplace_back(std::string{word}, value);
+            listed += (listed.empty() ? "" : "|") + std::string{word};
+        }
+        add(option_spec::kind::value, name, listed, help, [member, option, table, listed](T& t, std::string_view text) {
+            for (const auto& [word, value] : table)
+                if (word == text) {
+                    t.*member = value;
+                    return;
+                }
+            throw settings_error{"--" + option + ": '" + std::string{text} + "' is not one of " + listed};
+        });
         return *this;
     }
     /// The same for a switch (a bool member): `--name`, or `name = true` in the file.

@@ -58,7 +58,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
     command_line result;
     auto& o = result.options;
     std::vector<std::string> listen;
-    std::string config, threads, max_connections, timeout, write_timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
+    std::string log_format_text, config, threads, max_connections, timeout, write_timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
 
     po::options_description desc{std::string{program} + " options"};
     desc.add_options()
@@ -75,6 +75,8 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         ("socket-mode", po::value(&mode), "permissions of UNIX sockets, octal (default 0660)")
         ("fallback", po::value(&fallback), "answer when a hook fails: tempfail, reject or accept (default tempfail)")
         ("log-level", po::value(&level), "debug, info, warning or error (default warning)")
+        ("log-format", po::value(&log_format_text), "text or json: one JSON object per line (default text)")
+        ("log-file", po::value(&o.log_file)->value_name("FILE"), "append the log to FILE instead of stderr; reopened on SIGHUP (logrotate)")
         ("print-negotiation", "print what this milter asks of the MTA, then exit")
         ("help,h", "print this help, then exit")
         ("version", "print the version, then exit");
@@ -151,7 +153,14 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
             if (!l) throw usage{"--log-level: '" + level + "' is not one of debug, info, warning, error"};
             o.level = *l;
         }
+        if (!log_format_text.empty()) {
+            if (log_format_text == "text") o.format = log_format::text;
+            else if (log_format_text == "json") o.format = log_format::json;
+            else throw usage{"--log-format: '" + log_format_text + "' is not one of text, json"};
+        }
         if (vm.count("print-negotiation")) result.what = command_line::action::print_negotiation;
+        // --print-negotiation needs no key files: the milter's settings are read (a typo is
+        // still an error) but not checked or published.
         if (user_options) {
             for (std::size_t i = 0; i < user_options->size(); ++i) {
                 const auto& o = (*user_options)[i];
@@ -166,6 +175,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
                     for (const auto& text : found->second.as<std::vector<std::string>>()) user->assign(i, text);
                 }
             }
+            if (result.what == command_line::action::print_negotiation) return result;
             try {
                 user->publish();
             } catch (const std::exception& e) {

@@ -57,14 +57,14 @@ struct server_core::impl {
             if (stopping) co_return;
             if (ec) {
                 if (ec == asio::error::operation_aborted) co_return;
-                log_line(log_level::error, 0, "accept on " + l.local_endpoint_string() + " failed: " + ec.message());
+                log_event(log_level::error, 0, "accept_failed", "accept on " + l.local_endpoint_string() + " failed: " + ec.message());
                 // Out of descriptors and the like: do not spin; try again shortly.
                 asio::steady_timer pause{main(), std::chrono::milliseconds{100}};
                 co_await pause.async_wait(asio::use_awaitable);
                 continue;
             }
             if (active.load() >= options.max_connections) {
-                log_line(log_level::warning, 0, "refusing a connection on " + l.local_endpoint_string() + ": " +
+                log_event(log_level::warning, 0, "connection_refused", "refusing a connection on " + l.local_endpoint_string() + ": " +
                                                     std::to_string(options.max_connections) +
                                                     " are open (--max-connections)");
                 boost::system::error_code ignored;
@@ -78,9 +78,9 @@ struct server_core::impl {
                     try {
                         std::rethrow_exception(e);
                     } catch (const std::exception& x) {
-                        log_line(log_level::error, id, std::string{"connection ended by an exception: "} + x.what());
+                        log_event(log_level::error, id, "connection_exception", std::string{"connection ended by an exception: "} + x.what());
                     } catch (...) {
-                        log_line(log_level::error, id, "connection ended by an unknown exception");
+                        log_event(log_level::error, id, "connection_exception", "connection ended by an unknown exception");
                     }
                 }
                 if (--active == 0) asio::post(main(), [this] { if (stopping) finish(); });
@@ -93,11 +93,11 @@ struct server_core::impl {
         stopping = true;
         for (auto& l : listeners) l->close();
         if (active.load() == 0) return finish();
-        log_line(log_level::info, 0, "stopping: waiting for " + std::to_string(active.load()) + " open connection(s)");
+        log_event(log_level::info, 0, "stopping", "stopping: waiting for " + std::to_string(active.load()) + " open connection(s)");
         drain_timer = std::make_unique<asio::steady_timer>(main(), options.shutdown_timeout);
         drain_timer->async_wait([this](boost::system::error_code ec) {
             if (ec || finished_flag()) return;
-            log_line(log_level::warning, 0, "shutdown timeout: closing " + std::to_string(active.load()) +
+            log_event(log_level::warning, 0, "shutdown_timeout", "shutdown timeout: closing " + std::to_string(active.load()) +
                                                 " connection(s) that are still open; their MTAs apply their default action");
             finish();
         });
@@ -161,9 +161,9 @@ std::vector<std::string> server_core::start() {
     for (auto& l : s.listeners) {
         bound.push_back(l->local_endpoint_string());
         if (l->is_unix() && (s.options.socket_mode & 0002))
-            log_line(log_level::warning, 0, bound.back() + " is world-writable (--socket-mode " +
+            log_event(log_level::warning, 0, "socket_world_writable", bound.back() + " is world-writable (--socket-mode " +
                                                 octal(s.options.socket_mode) + ")");
-        log_line(log_level::info, 0, "listening on " + bound.back());
+        log_event(log_level::info, 0, "listening", "listening on " + bound.back(), {{"address", bound.back()}});
         asio::co_spawn(s.main(), s.accept_loop(*l), asio::detached);
     }
     for (auto& c : s.contexts) s.threads.emplace_back([ctx = c.get()] { ctx->run(); });
@@ -194,7 +194,7 @@ int server_core::wait() {
     impl_->guards.clear();
     impl_->contexts.clear();
     impl_->active = 0;
-    log_line(log_level::info, 0, "stopped");
+    log_event(log_level::info, 0, "stopped", "stopped");
     return 0;
 }
 
@@ -205,10 +205,9 @@ void server_core::wait_for_signal() {
         if (ec) return;
         if (signal == SIGHUP) {
             if (impl_->reload) impl_->reload();
-            else log_line(log_level::info, 0, "received SIGHUP: this milter has no settings to reload");
             return wait_for_signal();
         }
-        log_line(log_level::info, 0, std::string{"received "} + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
+        log_event(log_level::info, 0, "stop_signal", std::string{"received "} + (signal == SIGTERM ? "SIGTERM" : "SIGINT"));
         impl_->stop_accepting();
     });
 }

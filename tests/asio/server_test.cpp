@@ -988,6 +988,38 @@ BOOST_AUTO_TEST_CASE(sighup_reloads_the_milter_settings) {
     BOOST_TEST(describe(*status) == "exit 0");
 }
 
+BOOST_AUTO_TEST_CASE(json_log_to_a_file_reopened_on_sighup) {
+    // --log-format json --log-file F: one object per line with the fixed keys; logrotate moves
+    // F away and sends SIGHUP: the next lines go to a new F.
+    temp_dir dir;
+    const std::string path = dir.path + "/s.sock", log = dir.path + "/milter.log", rotated = dir.path + "/milter.log.1";
+    child p{spawn_program(SENDER_BLOCK_BINARY, {"--listen", "unix:" + path, "--log-format", "json", "--log-file", log,
+                                                "--log-level", "info", "--block", "x.example"})};
+    BOOST_TEST_REQUIRE(eventually([&] { return std::filesystem::is_socket(path) || !p.running(); }, 5s));
+    BOOST_TEST_REQUIRE(std::filesystem::is_socket(path), "sender_block did not start: " << describe(p.status));
+    auto read = [](const std::string& file) {
+        std::ifstream in{file};
+        return std::string{std::istreambuf_iterator<char>{in}, {}};
+    };
+    const std::string first = read(log);
+    BOOST_TEST(first.starts_with("{\"time\":\""), first);
+    BOOST_TEST(first.find(R"(","level":"info","program":"sender_block","pid":)" + std::to_string(p.pid) +
+                          R"(,"connection":null,"event":"listening","message":"listening on unix:)") != std::string::npos,
+               first);
+    BOOST_TEST(first.find(R"("fields":{"address":"unix:)" + path + "\"}}\n") != std::string::npos, first);
+
+    std::filesystem::rename(log, rotated);
+    BOOST_TEST_REQUIRE(::kill(p.pid, SIGHUP) == 0);
+    BOOST_TEST_REQUIRE(eventually([&] { return read(log).find(R"("event":"reloaded")") != std::string::npos; }, 5s),
+                       "nothing in the reopened log: " << read(log) << " / rotated: " << read(rotated));
+    BOOST_TEST(read(rotated).find("reloaded") == std::string::npos);
+    BOOST_TEST_REQUIRE(::kill(p.pid, SIGTERM) == 0);
+    const auto status = p.wait_exit(5s);
+    BOOST_TEST_REQUIRE(status.has_value());
+    BOOST_TEST(describe(*status) == "exit 0");
+    BOOST_TEST(read(log).find(R"("event":"stopped")") != std::string::npos, read(log));
+}
+
 BOOST_AUTO_TEST_CASE(settings_errors_at_start) {
     // The command line and the config file name the option; a refused value exits 78 (EX_CONFIG),
     // an unknown option or a bad duration 64 (EX_USAGE); --help lists the milter's options.

@@ -33,6 +33,8 @@ struct server_options {
     std::size_t max_packet = proto::default_max_payload;           ///< largest payload accepted
     unsigned socket_mode = 0660;                                   ///< UNIX socket permissions
     log_level level = log_level::warning;
+    log_format format = log_format::text;                          ///< --log-format text|json
+    std::string log_file;                                          ///< empty: stderr; reopened on SIGHUP
     fallback_verdict fallback = fallback_verdict::tempfail;
 };
 
@@ -51,6 +53,7 @@ using cppmilter::parse_duration; // cppmilter/settings.hpp
 /// command line wins over the file), `--listen SPEC` (repeatable), `--threads N`, `--max-connections N`, `--timeout DUR`,
 /// `--write-timeout DUR`, `--hook-timeout DUR`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
 /// `--socket-mode OCTAL`, `--fallback tempfail|reject|accept`, `--log-level LEVEL`,
+/// `--log-format text|json`, `--log-file FILE`,
 /// `--print-negotiation`, `--help`, `--version`. DUR is `30`, `30s`, `500ms` or `5m`.
 /// Listen specs are checked here (parse_listen_spec). Errors give one line naming the option
 /// and exit code 64 (EX_USAGE). With `user`, the milter's own options are parsed too (listed in

@@ -92,9 +92,9 @@ inline asio::awaitable<boost::system::error_code> write_within(stream_socket& so
 
 inline void log_write_failure(std::uint64_t id, const boost::system::error_code& ec) {
     if (ec == asio::error::timed_out)
-        log_line(log_level::warning, id, "the MTA read no answer within the write timeout: closing");
+        log_event(log_level::warning, id, "write_timeout", "the MTA read no answer within the write timeout: closing");
     else
-        log_line(log_level::info, id, "write failed: " + ec.message());
+        log_event(log_level::info, id, "write_failed", "write failed: " + ec.message());
 }
 
 } // namespace detail
@@ -132,7 +132,7 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
     // buffer (bodies), up to 64 KiB.
     std::size_t read_size = 1024;
     constexpr std::size_t max_read_size = 64 * 1024;
-    log_line(log_level::debug, id, "connected");
+    log_event(log_level::debug, id, "connected", "connected");
 
     for (;;) {
         deadline->start(options.read_timeout);
@@ -140,12 +140,12 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
         auto [ec, n] = co_await socket.async_read_some(asio::buffer(room.data(), room.size()),
                                                        asio::as_tuple(asio::use_awaitable));
         if (deadline->expired()) {
-            log_line(log_level::warning, id, "no data from the MTA within the read timeout: closing");
+            log_event(log_level::warning, id, "read_timeout", "no data from the MTA within the read timeout: closing");
             break;
         }
         if (ec) {
             if (!decoder.at_packet_boundary() || conn.session().phase() == proto::session_phase::in_message)
-                log_line(log_level::info, id, "the MTA closed the connection in the middle of " +
+                log_event(log_level::info, id, "closed_mid_message", "the MTA closed the connection in the middle of " +
                                                   std::string{conn.session().phase() == proto::session_phase::in_message
                                                                   ? "a message" : "a packet"});
             conn.on_disconnect();
@@ -156,7 +156,7 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
         bool done = false;
         while (auto cmd = decoder.next()) {
             if (!*cmd) {
-                log_line(log_level::warning, id, "closing on malformed input: " + cmd->error().message());
+                log_event(log_level::warning, id, "malformed_input", "closing on malformed input: " + cmd->error().message());
                 done = true;
                 break;
             }
@@ -172,9 +172,9 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
                 step = conn.handle(cmd->value(), out);
             }
             if (auto failure = conn.take_hook_error(); !failure.empty())
-                log_line(log_level::error, id, "a hook failed, answered " + std::string{to_string(options.fallback)} + ": " + failure);
+                log_event(log_level::error, id, "hook_failed", "a hook failed, answered " + std::string{to_string(options.fallback)} + ": " + failure);
             if (!step) {
-                log_line(log_level::warning, id, "closing on a protocol error: " + step.error().message());
+                log_event(log_level::warning, id, "protocol_error", "closing on a protocol error: " + step.error().message());
                 done = true;
                 break;
             }
@@ -201,7 +201,7 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
     boost::system::error_code ignored;
     socket.shutdown(stream_socket::shutdown_both, ignored);
     socket.close(ignored);
-    log_line(log_level::debug, id, "closed");
+    log_event(log_level::debug, id, "closed", "closed");
 }
 
 /// A milter served over the network: the typed front of server_core.
@@ -252,18 +252,30 @@ int run(const Pipeline& pipeline, int argc, char** argv, std::string_view versio
         return 0;
     }
     set_log_level(cli.options.level);
+    configure_log(std::string{program}, cli.options.format);
+    if (!cli.options.log_file.empty()) {
+        if (auto failed = open_log_file(cli.options.log_file); !failed.empty()) {
+            std::cerr << program << ": --log-file " << failed << '\n';
+            return 73; // EX_CANTCREAT
+        }
+    }
     try {
         server<Pipeline> s{pipeline, cli.options};
-        if (user)
-            s.on_hangup([=] {
-                // The same command line and --config file again; server settings (sockets,
-                // threads) stay as they are until a restart.
-                auto again = parse_command_line(argc, argv, program, version, user);
-                if (again.what == command_line::action::exit && again.exit_code != 0)
-                    log_line(log_level::error, 0, "SIGHUP: the settings were not reloaded, the previous ones stay: " + again.message);
-                else
-                    log_line(log_level::info, 0, "SIGHUP: settings reloaded");
-            });
+        s.on_hangup([=, log_file = cli.options.log_file] {
+            if (!log_file.empty()) {
+                if (auto failed = open_log_file(log_file); !failed.empty())
+                    log_event(log_level::error, 0, "log_reopen_failed", "SIGHUP: cannot reopen the log file, it stays as it was: " + failed);
+            }
+            if (!user) return log_event(log_level::info, 0, "hangup", "SIGHUP: log reopened; this milter has no settings to reload");
+            // The same command line and --config file again; server settings (sockets,
+            // threads) stay as they are until a restart.
+            auto again = parse_command_line(argc, argv, program, version, user);
+            if (again.what == command_line::action::exit && again.exit_code != 0)
+                log_event(log_level::error, 0, "reload_failed",
+                          "SIGHUP: the settings were not reloaded, the previous ones stay: " + again.message);
+            else
+                log_event(log_level::info, 0, "reloaded", "SIGHUP: settings reloaded");
+        });
         return s.run();
     } catch (const std::exception& e) {
         std::cerr << program << ": " << e.what() << '\n';
