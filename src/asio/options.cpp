@@ -58,6 +58,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
     command_line result;
     auto& o = result.options;
     std::vector<std::string> listen;
+    std::string blocking_threads, blocking_queue;
     std::string log_format_text, config, threads, max_connections, timeout, write_timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
 
     po::options_description desc{std::string{program} + " options"};
@@ -68,7 +69,9 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         ("max-connections", po::value(&max_connections), "concurrent MTA connections before new ones are closed (default 4096)")
         ("timeout", po::value(&timeout), "close a connection whose MTA sends nothing for this long (default 10m)")
         ("write-timeout", po::value(&write_timeout), "close a connection whose MTA has not read an answer after this long (default 5m)")
-        ("hook-timeout", po::value(&hook_timeout), "give up on an asynchronous hook after this long and answer the fallback (default 60s)")
+        ("hook-timeout", po::value(&hook_timeout), "give up on an asynchronous or blocking hook after this long and answer the fallback (default 60s)")
+        ("blocking-threads", po::value(&blocking_threads)->value_name("N"), "threads that run hooks declared cm::blocking, started only if the milter has one (default 16)")
+        ("blocking-queue", po::value(&blocking_queue)->value_name("N"), "blocking calls that may wait for a free thread; one more is answered with the fallback (default 256)")
         ("progress-interval", po::value(&progress), "send PROGRESS this often while an end-of-message hook runs (default 10s)")
         ("shutdown-timeout", po::value(&shutdown), "on SIGTERM/SIGINT, wait this long for open connections (default 30s)")
         ("max-packet", po::value(&max_packet), "largest packet payload accepted, in bytes (default 1048575)")
@@ -76,6 +79,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         ("fallback", po::value(&fallback), "answer when a hook fails: tempfail, reject or accept (default tempfail)")
         ("log-level", po::value(&level), "debug, info, warning or error (default warning)")
         ("log-format", po::value(&log_format_text), "text or json: one JSON object per line (default text)")
+        ("metrics-listen", po::value(&o.metrics_listen)->value_name("SPEC"), "serve Prometheus metrics at http://SPEC/metrics (e.g. inet:9100@127.0.0.1)")
         ("log-file", po::value(&o.log_file)->value_name("FILE"), "append the log to FILE instead of stderr; reopened on SIGHUP (logrotate)")
         ("print-negotiation", "print what this milter asks of the MTA, then exit")
         ("help,h", "print this help, then exit")
@@ -126,12 +130,16 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         for (const auto& text : listen)
             if (auto spec = parse_listen_spec(text); !spec) throw usage{"--listen: " + spec.error()};
         o.listen = listen;
+        if (!o.metrics_listen.empty())
+            if (auto spec = parse_listen_spec(o.metrics_listen); !spec) throw usage{"--metrics-listen: " + spec.error()};
         if (!threads.empty()) o.threads = parse_number<unsigned>("threads", threads, 1, 1024);
         if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
         if (!max_connections.empty()) o.max_connections = parse_number<std::size_t>("max-connections", max_connections, 1, 1'000'000);
         if (!timeout.empty()) o.read_timeout = parse_duration("timeout", timeout);
         if (!write_timeout.empty()) o.write_timeout = parse_duration("write-timeout", write_timeout);
         if (!hook_timeout.empty()) o.hook_timeout = parse_duration("hook-timeout", hook_timeout);
+        if (!blocking_threads.empty()) o.blocking_threads = parse_number<unsigned>("blocking-threads", blocking_threads, 1, 1024);
+        if (!blocking_queue.empty()) o.blocking_queue = parse_number<std::size_t>("blocking-queue", blocking_queue, 0, 1'000'000);
         if (!progress.empty()) o.progress_interval = parse_duration("progress-interval", progress);
         if (!shutdown.empty()) o.shutdown_timeout = parse_duration("shutdown-timeout", shutdown);
         if (!max_packet.empty()) o.max_packet = parse_number<std::size_t>("max-packet", max_packet, 65535, 64u << 20);

@@ -1,4 +1,5 @@
 #include <cppmilter/asio/listen.hpp>
+#include <cppmilter/asio/metrics_endpoint.hpp>
 #include <cppmilter/asio/server.hpp>
 
 #include <boost/asio/detached.hpp>
@@ -35,6 +36,8 @@ struct server_core::impl {
     std::vector<work_guard> guards;
     std::vector<std::thread> threads;
     std::vector<std::unique_ptr<listener>> listeners;
+    std::vector<std::unique_ptr<detail::metrics_shard>> shards; // one per context, with --metrics-listen
+    std::unique_ptr<detail::metrics_endpoint> metrics;
     std::unique_ptr<asio::steady_timer> drain_timer;
     std::unique_ptr<asio::signal_set> signals; // run()'s; like the timer, must go before contexts
     std::function<void()> reload;               // SIGHUP under run()
@@ -51,8 +54,11 @@ struct server_core::impl {
     asio::io_context& main() { return *contexts[0]; }
 
     asio::awaitable<void> accept_loop(listener& l) {
+        // Counted on contexts[0]'s shard: this loop runs on that thread.
+        detail::metrics_shard* here = shards.empty() ? nullptr : shards[0].get();
         for (;;) {
-            auto& target = *contexts[next_context++ % contexts.size()];
+            const std::size_t target_index = next_context++ % contexts.size();
+            auto& target = *contexts[target_index];
             auto [ec, socket] = co_await l.async_accept(target, asio::as_tuple(asio::use_awaitable));
             if (stopping) co_return;
             if (ec) {
@@ -64,6 +70,7 @@ struct server_core::impl {
                 continue;
             }
             if (active.load() >= options.max_connections) {
+                if (here) here->refused.add();
                 log_event(log_level::warning, 0, "connection_refused", "refusing a connection on " + l.local_endpoint_string() + ": " +
                                                     std::to_string(options.max_connections) +
                                                     " are open (--max-connections)");
@@ -72,8 +79,10 @@ struct server_core::impl {
                 continue;
             }
             ++active;
+            if (here) here->accepted.add();
             const std::uint64_t id = next_id++;
-            asio::co_spawn(target, handler(std::move(socket), id), [this, id](std::exception_ptr e) {
+            detail::metrics_shard* counters = shards.empty() ? nullptr : shards[target_index].get();
+            asio::co_spawn(target, handler(std::move(socket), id, counters), [this, id](std::exception_ptr e) {
                 if (e) {
                     try {
                         std::rethrow_exception(e);
@@ -92,6 +101,7 @@ struct server_core::impl {
         if (stopping) return;
         stopping = true;
         for (auto& l : listeners) l->close();
+        if (metrics) metrics->close();
         if (active.load() == 0) return finish();
         log_event(log_level::info, 0, "stopping", "stopping: waiting for " + std::to_string(active.load()) + " open connection(s)");
         drain_timer = std::make_unique<asio::steady_timer>(main(), options.shutdown_timeout);
@@ -135,6 +145,7 @@ server_core::~server_core() {
 }
 
 const server_options& server_core::options() const noexcept { return impl_->options; }
+std::string server_core::metrics_address() const { return impl_->metrics ? impl_->metrics->address() : std::string{}; }
 std::size_t server_core::active_connections() const noexcept { return impl_->active.load(); }
 
 std::vector<std::string> server_core::start() {
@@ -156,6 +167,15 @@ std::vector<std::string> server_core::start() {
         auto spec = parse_listen_spec(text);
         if (!spec) throw std::runtime_error(spec.error());
         s.listeners.push_back(std::make_unique<listener>(open_listener(s.main(), *spec, lo)));
+    }
+    if (!s.options.metrics_listen.empty()) {
+        auto spec = parse_listen_spec(s.options.metrics_listen);
+        if (!spec) throw std::runtime_error("--metrics-listen: " + spec.error());
+        for (std::size_t i = 0; i < s.contexts.size(); ++i) s.shards.push_back(std::make_unique<detail::metrics_shard>());
+        s.metrics = std::make_unique<detail::metrics_endpoint>(
+            s.main(), *spec, [&s] { return detail::render_metrics(s.shards, s.active.load()); });
+        log_event(log_level::info, 0, "metrics_listening", "metrics served on " + s.metrics->address() + " at /metrics",
+                  {{"address", s.metrics->address()}});
     }
     std::vector<std::string> bound;
     for (auto& l : s.listeners) {
@@ -186,6 +206,7 @@ int server_core::wait() {
         if (t.joinable()) t.join();
     impl_->threads.clear();
     impl_->listeners.clear(); // removes our UNIX socket files
+    impl_->metrics.reset();
     // Close the connections the shutdown timeout cut off: they sit in their stopped contexts
     // and would keep their sockets open until this object is destroyed. Destroying the
     // contexts destroys them (their MTAs see EOF now); what uses a context goes first.

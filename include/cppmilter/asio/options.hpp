@@ -28,6 +28,8 @@ struct server_options {
     std::chrono::milliseconds read_timeout = std::chrono::minutes{10}; ///< MTA silent that long: close
     std::chrono::milliseconds write_timeout = std::chrono::minutes{5}; ///< MTA not reading that long: close
     std::chrono::milliseconds hook_timeout = std::chrono::seconds{60}; ///< async hook: then fallback
+    unsigned blocking_threads = 16;    ///< threads for cm::blocking hooks (only if the milter has one)
+    std::size_t blocking_queue = 256;  ///< blocking calls that may wait for a thread; more: fallback
     std::chrono::milliseconds progress_interval = std::chrono::seconds{10}; ///< PROGRESS while an EOM hook runs
     std::chrono::milliseconds shutdown_timeout = std::chrono::seconds{30};  ///< drain before closing
     std::size_t max_packet = proto::default_max_payload;           ///< largest payload accepted
@@ -35,6 +37,7 @@ struct server_options {
     log_level level = log_level::warning;
     log_format format = log_format::text;                          ///< --log-format text|json
     std::string log_file;                                          ///< empty: stderr; reopened on SIGHUP
+    std::string metrics_listen;                                    ///< empty: no metrics; else a listen spec
     fallback_verdict fallback = fallback_verdict::tempfail;
 };
 
@@ -51,9 +54,9 @@ using cppmilter::parse_duration; // cppmilter/settings.hpp
 
 /// Parses `--config FILE` (the same options, one `name = value` per line, # comments; the
 /// command line wins over the file), `--listen SPEC` (repeatable), `--threads N`, `--max-connections N`, `--timeout DUR`,
-/// `--write-timeout DUR`, `--hook-timeout DUR`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
+/// `--write-timeout DUR`, `--hook-timeout DUR`, `--blocking-threads N`, `--blocking-queue N`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
 /// `--socket-mode OCTAL`, `--fallback tempfail|reject|accept`, `--log-level LEVEL`,
-/// `--log-format text|json`, `--log-file FILE`,
+/// `--log-format text|json`, `--log-file FILE`, `--metrics-listen SPEC`,
 /// `--print-negotiation`, `--help`, `--version`. DUR is `30`, `30s`, `500ms` or `5m`.
 /// Listen specs are checked here (parse_listen_spec). Errors give one line naming the option
 /// and exit code 64 (EX_USAGE). With `user`, the milter's own options are parsed too (listed in

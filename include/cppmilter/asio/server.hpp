@@ -3,6 +3,7 @@
 //     int main(int argc, char** argv) { return cppmilter::run(my_milter, argc, argv); }
 #pragma once
 
+#include <cppmilter/asio/detail/metrics.hpp>
 #include <cppmilter/asio/detail/socket_deadline.hpp>
 #include <cppmilter/asio/log.hpp>
 #include <cppmilter/asio/options.hpp>
@@ -39,8 +40,10 @@ namespace asio = boost::asio;
 using stream_socket = asio::generic::stream_protocol::socket;
 using cppmilter::hook_timeout;
 
-/// Runs one accepted connection to its end. Given to the core by the typed server.
-using connection_handler = std::function<asio::awaitable<void>(stream_socket, std::uint64_t id)>;
+/// Runs one accepted connection to its end. Given to the core by the typed server. `metrics`
+/// is the counters of the connection's thread, null without --metrics-listen.
+using connection_handler =
+    std::function<asio::awaitable<void>(stream_socket, std::uint64_t id, detail::metrics_shard* metrics)>;
 
 /// The part of the server that does not depend on the milter's type: listeners, threads,
 /// limits, signals, shutdown. Lives in src/asio/server_core.cpp.
@@ -68,6 +71,8 @@ public:
 
     /// Connections open right now.
     std::size_t active_connections() const noexcept;
+    /// Where --metrics-listen listens once started ("inet:127.0.0.1:9100"); empty without it.
+    std::string metrics_address() const;
     const server_options& options() const noexcept;
 
 private:
@@ -104,7 +109,8 @@ inline void log_write_failure(std::uint64_t id, const boost::system::error_code&
 /// the write timeout.
 template <class Pipeline>
 asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket socket, std::uint64_t id,
-                                       const server_options& options) {
+                                       const server_options& options, detail::metrics_shard* metrics = nullptr,
+                                       std::shared_ptr<blocking_pool> blocking = nullptr) {
     const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{reject}
                              : options.fallback == fallback_verdict::accept ? verdict{next}
                                                                              : verdict{tempfail};
@@ -115,7 +121,7 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
     using connection_type = std::conditional_t<any_async, async_connection<Pipeline>, connection<Pipeline>>;
     connection_type conn = [&] {
         if constexpr (any_async)
-            return connection_type{pipeline, fallback, hook_limits{options.hook_timeout, options.progress_interval},
+            return connection_type{pipeline, fallback, hook_limits{options.hook_timeout, options.progress_interval, std::move(blocking)},
                                    [&](std::string_view packet) -> asio::awaitable<void> {
                                        auto ec = co_await detail::write_within(socket, *deadline, options.write_timeout, packet);
                                        if (ec) {
@@ -140,6 +146,7 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
         auto [ec, n] = co_await socket.async_read_some(asio::buffer(room.data(), room.size()),
                                                        asio::as_tuple(asio::use_awaitable));
         if (deadline->expired()) {
+            if (metrics) metrics->read_timeouts.add();
             log_event(log_level::warning, id, "read_timeout", "no data from the MTA within the read timeout: closing");
             break;
         }
@@ -156,11 +163,17 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
         bool done = false;
         while (auto cmd = decoder.next()) {
             if (!*cmd) {
+                if (metrics) metrics->malformed_input.add();
                 log_event(log_level::warning, id, "malformed_input", "closing on malformed input: " + cmd->error().message());
                 done = true;
                 break;
             }
             proto::result<proto::session_step> step = proto::session_step::none;
+            const char code = metrics ? static_cast<char>(proto::kind_of(cmd->value())) : '\0';
+            const std::size_t answered_from = out.size();
+            // Timed: the commands the MTA may wait on (not macros, which are never answered).
+            const bool timed = metrics && code != static_cast<char>(proto::command_kind::macro);
+            const auto started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
             if constexpr (any_async) {
                 if (conn.awaits(cmd->value())) step = co_await conn.handle_async(cmd->value(), out);
                 else step = conn.handle(cmd->value(), out);
@@ -171,9 +184,22 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
             } else {
                 step = conn.handle(cmd->value(), out);
             }
-            if (auto failure = conn.take_hook_error(); !failure.empty())
+            if (metrics) {
+                metrics->command(code);
+                if (out.size() != answered_from) { // answered: how long the MTA waited
+                    if (timed) metrics->observe(code, std::chrono::steady_clock::now() - started);
+                    metrics->answers(code, std::string_view{out}.substr(answered_from));
+                }
+            }
+            if (auto failure = conn.take_hook_error(); !failure.empty()) {
+                if (metrics) {
+                    metrics->hook_failures.add();
+                    if (failure == hook_timeout{}.what()) metrics->hook_timeouts.add();
+                }
                 log_event(log_level::error, id, "hook_failed", "a hook failed, answered " + std::string{to_string(options.fallback)} + ": " + failure);
+            }
             if (!step) {
+                if (metrics) (code == 'O' ? metrics->negotiation_failures : metrics->protocol_errors).add();
                 log_event(log_level::warning, id, "protocol_error", "closing on a protocol error: " + step.error().message());
                 done = true;
                 break;
@@ -184,6 +210,7 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
             }
         }
         if (progress_error) {
+            if (metrics && progress_error == asio::error::timed_out) metrics->write_timeouts.add();
             detail::log_write_failure(id, progress_error);
             break;
         }
@@ -191,6 +218,7 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
             const auto write_error = co_await detail::write_within(socket, *deadline, options.write_timeout, out);
             out.clear();
             if (write_error) {
+                if (metrics && write_error == asio::error::timed_out) metrics->write_timeouts.add();
                 detail::log_write_failure(id, write_error);
                 break;
             }
@@ -209,9 +237,13 @@ template <class Pipeline>
 class server {
 public:
     server(const Pipeline& pipeline, server_options options)
-        : pipeline_{pipeline}, core_{options, [this](stream_socket s, std::uint64_t id) {
-                                          return serve_connection(pipeline_, std::move(s), id, core_.options());
-                                      }} {}
+        : pipeline_{pipeline}, core_{options, [this](stream_socket s, std::uint64_t id, detail::metrics_shard* metrics) {
+                                          return serve_connection(pipeline_, std::move(s), id, core_.options(), metrics, blocking_);
+                                      }} {
+        // Its threads are started only for a milter that has a blocking hook.
+        if constexpr (Pipeline::any_blocking())
+            blocking_ = std::make_shared<blocking_pool>(options.blocking_threads, options.blocking_queue);
+    }
 
     std::vector<std::string> start() { return core_.start(); }
     void request_stop() { core_.request_stop(); }
@@ -219,9 +251,11 @@ public:
     int run() { return core_.run(); }
     void on_hangup(std::function<void()> reload) { core_.on_hangup(std::move(reload)); }
     std::size_t active_connections() const noexcept { return core_.active_connections(); }
+    std::string metrics_address() const { return core_.metrics_address(); }
 
 private:
     const Pipeline& pipeline_;
+    std::shared_ptr<blocking_pool> blocking_; // declared before core_: connections use it
     server_core core_;
 };
 
