@@ -82,6 +82,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         ("metrics-listen", po::value(&o.metrics_listen)->value_name("SPEC"), "serve Prometheus metrics at http://SPEC/metrics (e.g. inet:9100@127.0.0.1)")
         ("log-file", po::value(&o.log_file)->value_name("FILE"), "append the log to FILE instead of stderr; reopened on SIGHUP (logrotate)")
         ("print-negotiation", "print what this milter asks of the MTA, then exit")
+        ("print-postfix-config", "print the main.cf lines Postfix needs for this milter as configured (its socket, protocol, timeouts, macros), then exit")
         ("help,h", "print this help, then exit")
         ("version", "print the version, then exit");
     po::options_description all;
@@ -167,8 +168,9 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
             else throw usage{"--log-format: '" + log_format_text + "' is not one of text, json"};
         }
         if (vm.count("print-negotiation")) result.what = command_line::action::print_negotiation;
-        // --print-negotiation needs no key files: the milter's settings are read (a typo is
-        // still an error) but not checked or published.
+        if (vm.count("print-postfix-config")) result.what = command_line::action::print_postfix_config;
+        // --print-negotiation and --print-postfix-config need no key files: the milter's
+        // settings are read (a typo is still an error) but not checked or published.
         if (user_options) {
             for (std::size_t i = 0; i < user_options->size(); ++i) {
                 const auto& o = (*user_options)[i];
@@ -183,7 +185,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
                     for (const auto& text : found->second.as<std::vector<std::string>>()) user->assign(i, text);
                 }
             }
-            if (result.what == command_line::action::print_negotiation) return result;
+            if (result.what != command_line::action::serve) return result;
             try {
                 user->publish();
             } catch (const std::exception& e) {

@@ -256,6 +256,65 @@ int server_core::run() {
     return wait();
 }
 
+void print_postfix_config(std::ostream& os, std::string_view program, const negotiation& n, const server_options& options) {
+    using std::chrono::duration_cast;
+    using std::chrono::seconds;
+    os << "# main.cf lines for " << program << " as configured; paste them, then `postfix reload`.\n";
+    // Postfix's smtpd runs chrooted to its queue directory by default: a socket under it is
+    // named from there.
+    constexpr std::string_view spool = "/var/spool/postfix";
+    std::vector<std::string> specs;
+    for (const auto& text : options.listen) {
+        auto spec = parse_listen_spec(text);
+        if (!spec) continue;
+        switch (spec->type) {
+        case listen_spec::kind::inet: specs.push_back("inet:" + spec->host + ":" + std::to_string(spec->port)); break;
+        case listen_spec::kind::inet6: specs.push_back("inet:[" + spec->host + "]:" + std::to_string(spec->port)); break;
+        case listen_spec::kind::unix_socket:
+            if (spec->path.starts_with(std::string{spool} + "/")) {
+                specs.push_back("unix:" + spec->path.substr(spool.size()));
+            } else {
+                os << "# " << spec->path << " is outside Postfix's chroot (" << spool
+                   << "): smtpd reaches it only with chroot = n in master.cf\n";
+                specs.push_back("unix:" + spec->path);
+            }
+            break;
+        case listen_spec::kind::systemd_fd: break;
+        }
+    }
+    if (specs.empty()) {
+        os << "# no --listen: under socket activation, name the .socket unit's ListenStream here\n";
+        specs.push_back("unix:/milter/" + std::string{program} + ".sock");
+    }
+    os << "smtpd_milters = ";
+    for (std::size_t i = 0; i < specs.size(); ++i) os << (i ? ", " : "") << specs[i];
+    os << "\n";
+    os << "# mail submitted with sendmail(1) / pickup, too (drop the line to filter SMTP only):\n";
+    os << "non_smtpd_milters = $smtpd_milters\n";
+    os << "milter_protocol = 6\n";
+    os << "# when the milter cannot be reached or breaks the protocol (its own --fallback, "
+       << to_string(options.fallback) << ", covers hooks that fail):\n";
+    os << "milter_default_action = tempfail\n";
+    // An asynchronous hook may take --hook-timeout before its answer (the fallback); Postfix
+    // must wait longer. At end of message PROGRESS keeps Postfix waiting, every
+    // --progress-interval.
+    const auto hook = duration_cast<seconds>(options.hook_timeout).count() + 1;
+    os << "milter_command_timeout = " << std::max<long long>(30, hook + 10) << "s\n";
+    os << "milter_content_timeout = " << std::max<long long>(300, hook + 10) << "s\n";
+    bool any_macro = false;
+    constexpr const char* parameters[] = {"milter_connect_macros",  "milter_helo_macros",        "milter_mail_macros",
+                                          "milter_rcpt_macros",     "milter_data_macros",        "milter_end_of_data_macros",
+                                          "milter_end_of_header_macros"};
+    for (std::size_t i = 0; i < n.macros.size(); ++i) {
+        if (!n.macros[i]) continue;
+        if (!any_macro)
+            os << "# The milter asks for its macros itself (SETSYMLIST, milter_protocol 6); Postfix sends\n"
+                  "# exactly these at each stage, nothing to set. For reference:\n";
+        any_macro = true;
+        os << "#   " << parameters[i] << ": " << *n.macros[i] << "\n";
+    }
+}
+
 void print_negotiation(std::ostream& os, const negotiation& n) {
     os << "actions:  " << n.actions << '\n' << "protocol: " << n.protocol << '\n';
     for (std::size_t i = 0; i < n.macros.size(); ++i)

@@ -43,7 +43,7 @@ struct server_options {
 
 /// Outcome of parsing the command line.
 struct command_line {
-    enum class action { serve, print_negotiation, exit } what = action::serve;
+    enum class action { serve, print_negotiation, print_postfix_config, exit } what = action::serve;
     server_options options;
     int exit_code = 0;       ///< for action::exit: 0 after --help/--version, 64 on a usage error,
                              ///< 78 (EX_CONFIG) on a bad --config file or settings check()
@@ -57,7 +57,7 @@ using cppmilter::parse_duration; // cppmilter/settings.hpp
 /// `--write-timeout DUR`, `--hook-timeout DUR`, `--blocking-threads N`, `--blocking-queue N`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
 /// `--socket-mode OCTAL`, `--fallback tempfail|reject|accept`, `--log-level LEVEL`,
 /// `--log-format text|json`, `--log-file FILE`, `--metrics-listen SPEC`,
-/// `--print-negotiation`, `--help`, `--version`. DUR is `30`, `30s`, `500ms` or `5m`.
+/// `--print-negotiation`, `--print-postfix-config`, `--help`, `--version`. DUR is `30`, `30s`, `500ms` or `5m`.
 /// Listen specs are checked here (parse_listen_spec). Errors give one line naming the option
 /// and exit code 64 (EX_USAGE). With `user`, the milter's own options are parsed too (listed in
 /// --help under "milter options") and, when everything parsed, published (user->publish()).

@@ -262,6 +262,11 @@ private:
 /// Prints the negotiation a pipeline derives, readably (for --print-negotiation).
 void print_negotiation(std::ostream& os, const negotiation& n);
 
+/// Prints the main.cf lines Postfix needs for a milter with negotiation `n` run with `options`
+/// (for --print-postfix-config): smtpd_milters from --listen, milter_protocol, timeouts above
+/// --hook-timeout, and the macros it asks for.
+void print_postfix_config(std::ostream& os, std::string_view program, const negotiation& n, const server_options& options);
+
 } // namespace asio_server
 
 namespace asio_server::detail {
@@ -283,6 +288,10 @@ int run(const Pipeline& pipeline, int argc, char** argv, std::string_view versio
     }
     if (cli.what == command_line::action::print_negotiation) {
         print_negotiation(std::cout, Pipeline::negotiation);
+        return 0;
+    }
+    if (cli.what == command_line::action::print_postfix_config) {
+        print_postfix_config(std::cout, program, Pipeline::negotiation, cli.options);
         return 0;
     }
     set_log_level(cli.options.level);
