@@ -18,12 +18,10 @@
 #include <cppmilter/mail/domain.hpp>
 #include <cppmilter/settings.hpp>
 
-#include <array>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 namespace examples {
@@ -41,53 +39,9 @@ enum class null_sender_rule { helo, pass };
 /// --auth: what an SMTP AUTH login (macro {auth_authen}) changes.
 enum class auth_rule { ignore, exempt, only };
 
-/// The names each enumerated option accepts, and the option they belong to.
-template <class E>
-struct option_choices;
-template <>
-struct option_choices<alignment_mode> {
-    static constexpr std::string_view option = "mode";
-    static constexpr std::array<std::pair<std::string_view, alignment_mode>, 2> names{
-        {{"relaxed", alignment_mode::relaxed}, {"strict", alignment_mode::strict}}};
-};
-template <>
-struct option_choices<null_sender_rule> {
-    static constexpr std::string_view option = "null-sender";
-    static constexpr std::array<std::pair<std::string_view, null_sender_rule>, 2> names{
-        {{"helo", null_sender_rule::helo}, {"pass", null_sender_rule::pass}}};
-};
-template <>
-struct option_choices<auth_rule> {
-    static constexpr std::string_view option = "auth";
-    static constexpr std::array<std::pair<std::string_view, auth_rule>, 3> names{
-        {{"ignore", auth_rule::ignore}, {"exempt", auth_rule::exempt}, {"only", auth_rule::only}}};
-};
-
-template <class E>
-concept enumerated_option = requires {
-    option_choices<E>::names;
-};
-
-/// The option's name for a value.
-template <enumerated_option E>
-constexpr std::string_view to_string(E value) noexcept {
-    for (const auto& [name, v] : option_choices<E>::names)
-        if (v == value) return name;
-    return {};
-}
-
-/// The value a name stands for; settings_error naming the option and its choices otherwise:
-/// `--mode: 'bogus' is not one of relaxed, strict`.
-template <enumerated_option E>
-E parse_choice(std::string_view text) {
-    std::string choices;
-    for (const auto& [name, value] : option_choices<E>::names) {
-        if (text == name) return value;
-        choices += choices.empty() ? "" : ", ";
-        choices += name;
-    }
-    throw cm::settings_error{"--" + std::string{option_choices<E>::option} + ": '" +
-                             std::string{text} + "' is not one of " + choices};
+/// The mode's name, as --mode takes it (for the log line).
+constexpr std::string_view to_string(alignment_mode mode) noexcept {
+    return mode == alignment_mode::strict ? "strict" : "relaxed";
 }
 
 } // namespace align_parts
@@ -97,36 +51,29 @@ struct align_options {
     using null_sender_rule = align_parts::null_sender_rule;
     using auth_rule = align_parts::auth_rule;
 
-    // As given on the command line or in the --config file.
-    std::string mode_name{to_string(alignment_mode::relaxed)};
-    std::string null_sender_name{to_string(null_sender_rule::helo)};
-    std::string auth_name{to_string(auth_rule::ignore)};
-    bool dry_run = false;
-    // What the hooks read: derived from the names by check().
     alignment_mode mode = alignment_mode::relaxed;
     null_sender_rule null_sender = null_sender_rule::helo;
     auth_rule auth = auth_rule::ignore;
+    bool dry_run = false;
 
+    // A name that is not one of the choices is a usage error when the options are read (exit
+    // code 64): `--mode: 'bogus' is not one of relaxed|strict`.
     static void declare(cm::option_list<align_options>& o) {
-        o("mode", &align_options::mode_name, "relaxed|strict",
+        o("mode", &align_options::mode,
+          {{"relaxed", alignment_mode::relaxed}, {"strict", alignment_mode::strict}},
           "relaxed (default): the From domain and the envelope sender's domain must have the same "
           "organisational domain (Public Suffix List); strict: they must be the same domain");
-        o("null-sender", &align_options::null_sender_name, "helo|pass",
+        o("null-sender", &align_options::null_sender,
+          {{"helo", null_sender_rule::helo}, {"pass", null_sender_rule::pass}},
           "for the null sender <> (bounces): helo (default) aligns the From domain with the HELO "
           "name instead; pass lets such messages through unchecked");
-        o("auth", &align_options::auth_name, "ignore|exempt|only",
+        o("auth", &align_options::auth,
+          {{"ignore", auth_rule::ignore}, {"exempt", auth_rule::exempt}, {"only", auth_rule::only}},
           "senders logged in with SMTP AUTH (macro {auth_authen}): ignore (default) checks "
           "them like everyone; exempt lets them through; only checks them and nobody else "
           "(submission)");
         o("dry-run", &align_options::dry_run,
           "log what would be rejected (at --log-level info) and accept every message");
-    }
-
-    /// Reads the names into the values the hooks use; refuses a name no value stands for.
-    void check() {
-        mode = align_parts::parse_choice<alignment_mode>(mode_name);
-        null_sender = align_parts::parse_choice<null_sender_rule>(null_sender_name);
-        auth = align_parts::parse_choice<auth_rule>(auth_name);
     }
 };
 
@@ -280,7 +227,7 @@ inline constexpr auto align = cm::milter<cm::connection_scoped<align_parts::conn
                 log::log_level::info, 0,
                 std::string{options.dry_run ? "align: dry run, would reject" : "align: rejected"} +
                     " queue_id=" + align_parts::printable(queue_id.value_or("-")) + " rule=" +
-                    std::string{failure->rule} + " mode=" + std::string{to_string(options.mode)} +
+                    std::string{failure->rule} + " mode=" + std::string{align_parts::to_string(options.mode)} +
                     " sender=" + align_parts::printable(message.envelope_sender) + ": " +
                     failure->reply);
         }

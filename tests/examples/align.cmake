@@ -19,10 +19,10 @@ add_test(NAME example.align_help
     COMMAND ${CMAKE_COMMAND}
         "-DREGEX=milter options:\n  --mode relaxed\\|strict .*  --null-sender helo\\|pass .*  --auth ignore\\|exempt\\|only .*  --dry-run "
         -P ${PROJECT_SOURCE_DIR}/cmake/expect_output.cmake -- $<TARGET_FILE:align> --help)
-# run() reports a settings value that check() refuses with exit code 78 (EX_CONFIG).
+# A name that is not one of an option's choices is a usage error: one line, exit code 64 (EX_USAGE).
 add_test(NAME example.align_bad_mode
     COMMAND sh -c [=[out=$("$0" --mode bogus 2>&1); status=$?; printf '%s\n' "$out"
-        test "$status" -eq 78 && test "$out" = "align: --mode: 'bogus' is not one of relaxed, strict"]=]
+        test "$status" -eq 64 && test "$out" = "align: --mode: 'bogus' is not one of relaxed|strict"]=]
         $<TARGET_FILE:align>)
 
 # Against a real Postfix (a private instance; needs root and Postfix, else skipped).
