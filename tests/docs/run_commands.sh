@@ -16,5 +16,7 @@ echo "--- the commands of $doc:"
 cat "$work/commands.sh"
 echo "---"
 cd "$work"
+# The milters and tools as if installed (the guides call them by name).
+export PATH="$build_dir/examples:$build_dir/tools:$PATH"
 # Job control (kill %1) as in an interactive shell; every command bounded by the CTest timeout.
 timeout 120 bash -euo pipefail -m "$work/commands.sh"
