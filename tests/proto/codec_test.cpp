@@ -377,6 +377,38 @@ BOOST_AUTO_TEST_CASE(mta_side_helpers) {
     BOOST_TEST(to_hex(r) == "00000013523c626f62406578616d706c652e636f6d3e00");
 }
 
+BOOST_AUTO_TEST_CASE(a_grown_buffer_is_given_back_only_when_empty) {
+    // A 256 KiB body chunk grows the buffer; between messages it goes back, but never while
+    // part of a packet is still buffered.
+    proto::command_decoder d;
+    std::string big;
+    BOOST_TEST_REQUIRE(proto::encode(big, proto::body{std::string(256 * 1024, 'x')}).has_value());
+    std::string eom;
+    BOOST_TEST_REQUIRE(proto::encode(eom, proto::end_of_body{}).has_value());
+    d.feed(big);
+    d.feed(eom.substr(0, 2)); // half of the next packet's length
+    BOOST_TEST(d.capacity() > 256u * 1024);
+    int packets = 0;
+    while (auto p = d.next()) {
+        BOOST_TEST_REQUIRE(p->has_value());
+        ++packets;
+    }
+    BOOST_TEST(packets >= 1);
+    d.release_if_larger(1024);
+    BOOST_TEST(d.capacity() > 256u * 1024); // the partial packet stays
+    d.feed(eom.substr(2));
+    auto last = d.next();
+    BOOST_TEST_REQUIRE(last.has_value());
+    BOOST_TEST((last->has_value() && proto::kind_of(**last) == proto::command_kind::end_of_body));
+    BOOST_TEST(!d.next().has_value());
+    d.release_if_larger(1024);
+    BOOST_TEST(d.capacity() == 0u);
+    d.feed(eom); // and it grows again as needed
+    auto again = d.next();
+    BOOST_TEST_REQUIRE(again.has_value());
+    BOOST_TEST(again->has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(reply_text)

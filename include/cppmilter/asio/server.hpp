@@ -136,7 +136,8 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
     std::string out;
     // Reads start small (an idle connection holds 1 KiB) and grow while they fill the
     // buffer (bodies), up to 64 KiB.
-    std::size_t read_size = 1024;
+    constexpr std::size_t initial_read_size = 1024;
+    std::size_t read_size = initial_read_size;
     constexpr std::size_t max_read_size = 64 * 1024;
     log_event(log_level::debug, id, "connected", "connected");
 
@@ -224,6 +225,13 @@ asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket s
             }
         }
         if (done) break;
+        // Between messages, a buffer that grew for a body goes back: thousands of idle
+        // connections must not each keep the largest read they ever did.
+        if (read_size > initial_read_size && decoder.at_packet_boundary() &&
+            conn.session().phase() != proto::session_phase::in_message) {
+            decoder.release_if_larger(initial_read_size);
+            read_size = initial_read_size;
+        }
     }
     if (conn.session().phase() != proto::session_phase::closed) conn.on_disconnect();
     boost::system::error_code ignored;

@@ -54,6 +54,16 @@ public:
     std::size_t buffered() const noexcept { return end_ - begin_; }
     /// True when the stream ended cleanly between packets (nothing partial is buffered).
     bool at_packet_boundary() const noexcept { return buffered() == 0; }
+    /// Frees the buffer if it holds nothing and has grown beyond `keep` bytes (a body read in
+    /// big chunks): a connection that once took a large message does not keep its memory.
+    /// Views from next() die with it.
+    void release_if_larger(std::size_t keep) noexcept {
+        if (begin_ == end_ && buffer_.size() > keep) {
+            std::vector<char>{}.swap(buffer_);
+            begin_ = end_ = 0;
+        }
+    }
+    std::size_t capacity() const noexcept { return buffer_.size(); }
 
 private:
     void make_room(std::size_t n);
@@ -78,6 +88,8 @@ public:
     void commit(std::size_t n) noexcept { reader_.commit(n); }
     std::size_t buffered() const noexcept { return reader_.buffered(); }
     bool at_packet_boundary() const noexcept { return reader_.at_packet_boundary(); }
+    void release_if_larger(std::size_t keep) noexcept { reader_.release_if_larger(keep); }
+    std::size_t capacity() const noexcept { return reader_.capacity(); }
 
     /// The next message; nullopt when more bytes are needed. A malformed packet yields its
     /// error and is consumed (framing stays intact); a framing error repeats forever.
