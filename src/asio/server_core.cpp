@@ -60,7 +60,7 @@ struct server_core::impl {
             const std::size_t target_index = next_context++ % contexts.size();
             auto& target = *contexts[target_index];
             auto [ec, socket] = co_await l.async_accept(target, asio::as_tuple(asio::use_awaitable));
-            if (stopping) co_return;
+            if (stopping && ec) co_return;
             if (ec) {
                 if (ec == asio::error::operation_aborted) co_return;
                 log_event(log_level::error, 0, "accept_failed", "accept on " + l.local_endpoint_string() + " failed: " + ec.message());
@@ -94,6 +94,7 @@ struct server_core::impl {
                 }
                 if (--active == 0) asio::post(main(), [this] { if (stopping) finish(); });
             });
+            if (stopping) co_return;
         }
     }
 
@@ -102,8 +103,11 @@ struct server_core::impl {
         stopping = true;
         for (auto& l : listeners) l->close();
         if (metrics) metrics->close();
-        if (active.load() == 0) return finish();
-        log_event(log_level::info, 0, "stopping", "stopping: waiting for " + std::to_string(active.load()) + " open connection(s)");
+        // An accept that completed before the close is still queued on this context: let it
+        // run (it serves its connection) before deciding that nothing is open.
+        asio::post(main(), [this] { if (active.load() == 0) finish(); });
+        if (active.load() != 0)
+            log_event(log_level::info, 0, "stopping", "stopping: waiting for " + std::to_string(active.load()) + " open connection(s)");
         drain_timer = std::make_unique<asio::steady_timer>(main(), options.shutdown_timeout);
         drain_timer->async_wait([this](boost::system::error_code ec) {
             if (ec || finished_flag()) return;
