@@ -58,7 +58,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
     command_line result;
     auto& o = result.options;
     std::vector<std::string> listen;
-    std::string blocking_threads, blocking_queue;
+    std::string blocking_threads, blocking_queue, body_spill;
     std::string log_format_text, config, threads, max_connections, timeout, write_timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
 
     po::options_description desc{std::string{program} + " options"};
@@ -75,6 +75,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         ("progress-interval", po::value(&progress), "send PROGRESS this often while an end-of-message hook runs (default 10s)")
         ("shutdown-timeout", po::value(&shutdown), "on SIGTERM/SIGINT, wait this long for open connections (default 30s)")
         ("max-packet", po::value(&max_packet), "largest packet payload accepted, in bytes (default 1048575)")
+        ("body-spill-threshold", po::value(&body_spill)->value_name("BYTES"), "a message body larger than this, kept for an end-of-message hook, goes to an unlinked temporary file in $TMPDIR (or /tmp) instead of memory; 0: always in memory (default 1048576)")
         ("socket-mode", po::value(&mode), "permissions of UNIX sockets, octal (default 0660)")
         ("fallback", po::value(&fallback), "answer when a hook fails: tempfail, reject or accept (default tempfail)")
         ("log-level", po::value(&level), "debug, info, warning or error (default warning)")
@@ -144,6 +145,8 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         if (!progress.empty()) o.progress_interval = parse_duration("progress-interval", progress);
         if (!shutdown.empty()) o.shutdown_timeout = parse_duration("shutdown-timeout", shutdown);
         if (!max_packet.empty()) o.max_packet = parse_number<std::size_t>("max-packet", max_packet, 65535, 64u << 20);
+        if (!body_spill.empty())
+            o.body_spill_threshold = parse_number<std::size_t>("body-spill-threshold", body_spill, 0, std::size_t{1} << 40);
         if (!mode.empty()) {
             unsigned m = 0;
             auto [end, ec] = std::from_chars(mode.data(), mode.data() + mode.size(), m, 8);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cppmilter/asio/log.hpp>
+#include <cppmilter/dsl/body_spool.hpp>
 #include <cppmilter/proto/constants.hpp>
 #include <cppmilter/settings.hpp>
 
@@ -33,6 +34,7 @@ struct server_options {
     std::chrono::milliseconds progress_interval = std::chrono::seconds{10}; ///< PROGRESS while an EOM hook runs
     std::chrono::milliseconds shutdown_timeout = std::chrono::seconds{30};  ///< drain before closing
     std::size_t max_packet = proto::default_max_payload;           ///< largest payload accepted
+    std::size_t body_spill_threshold = default_body_spill_threshold; ///< larger bodies go to a temporary file; 0: never
     unsigned socket_mode = 0660;                                   ///< UNIX socket permissions
     log_level level = log_level::warning;
     log_format format = log_format::text;                          ///< --log-format text|json
@@ -54,7 +56,7 @@ using cppmilter::parse_duration; // cppmilter/settings.hpp
 
 /// Parses `--config FILE` (the same options, one `name = value` per line, # comments; the
 /// command line wins over the file), `--listen SPEC` (repeatable), `--threads N`, `--max-connections N`, `--timeout DUR`,
-/// `--write-timeout DUR`, `--hook-timeout DUR`, `--blocking-threads N`, `--blocking-queue N`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`,
+/// `--write-timeout DUR`, `--hook-timeout DUR`, `--blocking-threads N`, `--blocking-queue N`, `--progress-interval DUR`, `--shutdown-timeout DUR`, `--max-packet N`, `--body-spill-threshold BYTES`,
 /// `--socket-mode OCTAL`, `--fallback tempfail|reject|accept`, `--log-level LEVEL`,
 /// `--log-format text|json`, `--log-file FILE`, `--metrics-listen SPEC`,
 /// `--print-negotiation`, `--print-postfix-config`, `--help`, `--version`. DUR is `30`, `30s`, `500ms` or `5m`.

@@ -303,6 +303,7 @@ int run(const Pipeline& pipeline, int argc, char** argv, std::string_view versio
         return 0;
     }
     set_log_level(cli.options.level);
+    set_body_spill_threshold(cli.options.body_spill_threshold);
     configure_log(std::string{program}, cli.options.format);
     if (!cli.options.log_file.empty()) {
         if (auto failed = open_log_file(cli.options.log_file); !failed.empty()) {
@@ -310,6 +311,12 @@ int run(const Pipeline& pipeline, int argc, char** argv, std::string_view versio
             return 73; // EX_CANTCREAT
         }
     }
+    // Said at start, not at the first large message: a TMPDIR that does not exist.
+    if constexpr (Pipeline::eom_buffering() >= 2)
+        if (cli.options.body_spill_threshold != 0)
+            if (auto problem = body_spill_problem(); !problem.empty())
+                log_event(log_level::warning, 0, "body_spill_unavailable",
+                          problem + "; a body above --body-spill-threshold will be answered with --fallback");
     try {
         server<Pipeline> s{pipeline, cli.options};
         s.on_hangup([=, log_file = cli.options.log_file] {

@@ -2,6 +2,7 @@
 // executor, bounded by the hook timeout, with PROGRESS sent while end of message waits.
 #pragma once
 
+#include <cppmilter/dsl/blocking_pool.hpp>
 #include <cppmilter/dsl/connection.hpp>
 #include <cppmilter/proto/encoder.hpp>
 
@@ -16,21 +17,25 @@
 #include <cassert>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
 
 namespace cppmilter {
 
-/// Thrown (and answered with the fallback verdict) when an asynchronous hook overruns.
+/// Thrown (and answered with the fallback verdict) when an asynchronous or blocking hook overruns.
 struct hook_timeout : std::runtime_error {
-    hook_timeout() : std::runtime_error{"an asynchronous hook did not finish within --hook-timeout"} {}
+    hook_timeout() : std::runtime_error{"an asynchronous or blocking hook did not finish within --hook-timeout"} {}
 };
 
-/// How long asynchronous hooks may take, and how often PROGRESS keeps the MTA waiting.
+/// How long asynchronous hooks may take, how often PROGRESS keeps the MTA waiting, and where
+/// blocking hooks run.
 struct hook_limits {
     std::chrono::milliseconds timeout = std::chrono::seconds{60};
     std::chrono::milliseconds progress_interval = std::chrono::seconds{10};
+    /// The pool for cm::blocking hooks; null: default_blocking_pool().
+    std::shared_ptr<blocking_pool> blocking{};
 };
 
 /// A connection of a pipeline with asynchronous hooks. The per-stage rules are connection's;
@@ -109,7 +114,12 @@ private:
             using at = typename base::template hook_at<S, I>;
             auto ctx = base::template context_for<S, I>(); // both live in this frame while the hook runs
             auto&& ev = base::template event_for<S, I>(event);
-            if constexpr (at::is_async) {
+            if constexpr (at::is_blocking) {
+                using T = typename detail::awaited<typename at::result>::type;
+                if constexpr (std::is_void_v<T>) co_await bounded<S>(call_blocking<S, I>(ev));
+                else if (base::template decide<S>(co_await bounded<S>(call_blocking<S, I>(ev)), o, out))
+                    co_return;
+            } else if constexpr (at::is_async) {
                 using T = typename detail::awaited<typename at::result>::type;
                 if constexpr (std::is_void_v<T>) co_await bounded<S>(base::template call_hook<S, I>(ev, ctx));
                 else if (base::template decide<S>(co_await bounded<S>(base::template call_hook<S, I>(ev, ctx)), o, out))
@@ -121,6 +131,51 @@ private:
             }
             co_await run<S, I + 1>(event, o, out);
         }
+    }
+
+    /// Runs blocking hook I of stage S on the pool, on copies of its event, its part's state and
+    /// the macros; the state comes back only if the call finished while the connection waited.
+    template <stage S, std::size_t I, class Event>
+    boost::asio::awaitable<typename detail::awaited<typename base::template hook_at<S, I>::result>::type>
+    call_blocking(const Event& event) {
+        using at = typename base::template hook_at<S, I>;
+        using T = typename detail::awaited<typename at::result>::type;
+        using context_type = typename at::context_type;
+        using fn_type = typename detail::callee<std::remove_cvref_t<decltype(at::element_type::fn)>>::type;
+        auto& state = hana::at(this->states_, typename at::part_index{});
+        using connection_state = typename context_type::connection_type;
+        using message_state = typename context_type::message_type;
+        struct copies {
+            copies(const Event& e, const connection_state& c, const message_state& m, const proto::macro_table& t)
+                : event{e}, connection{c}, message{m}, macros{t} {}
+            detail::owned_event<std::remove_cvref_t<Event>> event;
+            connection_state connection;
+            message_state message;
+            proto::macro_table macros;
+        };
+        // Shared by the job (pool thread) and this frame, which reads the state back once the
+        // job has ended.
+        auto data = std::make_shared<copies>(event, state.connection, state.message, this->session_.macros());
+        const auto& hook = hana::at(hana::at(this->pipeline_.parts, typename at::part_index{}).elements,
+                                    typename at::element_index{});
+        auto job = [data, fn = fn_type{hook.fn.fn}]() -> T {
+            context_type ctx{data->connection, data->message, data->macros};
+            return detail::call<S>(fn, data->event.get(), ctx);
+        };
+        blocking_pool& pool = limits_.blocking ? *limits_.blocking : *default_blocking_pool();
+        if constexpr (std::is_void_v<T>) {
+            co_await run_blocking<T>(pool, std::move(job));
+            take_back(state, *data);
+        } else {
+            T result = co_await run_blocking<T>(pool, std::move(job));
+            take_back(state, *data);
+            co_return result;
+        }
+    }
+    template <class State, class Copies>
+    static void take_back(State& state, Copies& c) {
+        state.connection = std::move(c.connection);
+        state.message = std::move(c.message);
     }
 
     /// Awaits a hook for at most the hook timeout; at end of message, sends PROGRESS meanwhile.

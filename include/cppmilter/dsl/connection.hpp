@@ -1,6 +1,7 @@
 // Runs a pipeline for one MTA connection: protocol session in, hooks called, answers out.
 #pragma once
 
+#include <cppmilter/dsl/body_spool.hpp>
 #include <cppmilter/dsl/editable.hpp>
 #include <cppmilter/dsl/milter.hpp>
 #include <cppmilter/mail/message.hpp>
@@ -208,6 +209,8 @@ protected:
         /// What calling it returns (an awaitable for an asynchronous hook).
         using result = std::remove_cvref_t<typename detail::hook_result<S, decltype(element_type::fn), context_type>::type>;
         static constexpr bool is_async = detail::awaited<result>::is_async;
+        /// Declared cm::blocking: async_connection runs it on the blocking pool.
+        static constexpr bool is_blocking = detail::awaited<result>::is_blocking;
     };
 
     /// The context hook I of stage S receives. Kept by the caller for as long as the hook
@@ -296,10 +299,11 @@ protected:
         } else if constexpr (S == stage::rcpt) {
             if constexpr (envelope) editor_.recipients().received(std::string{event.address}, detail::joined(event.esmtp_args));
         } else if constexpr (S == stage::end_of_message) {
-            if constexpr (editing) editor_.reset({headers_.data(), header_count_}, body_);
+            if constexpr (editing) editor_.reset({headers_.data(), header_count_}, body_.view());
         } else if constexpr (S == stage::header) {
             if constexpr (buffering >= 1) keep_header(event);
         } else if constexpr (S == stage::body) {
+            // Throws when a large body cannot be spilled (disk full): answered like a hook that threw.
             if constexpr (buffering >= 2) body_.append(event.chunk);
             return !body_skipped_;
         }
@@ -317,6 +321,12 @@ protected:
     /// The rules after a stage's hooks ran, and its answer.
     template <stage S>
     proto::result<void> after_hooks(outcome& o, std::string& out) {
+        // A cm::verdict holding discard where no message exists yet: a fault of the hook, so it
+        // is answered like one that threw (the fallback, and a log line), not by closing.
+        if constexpr (S == stage::connect || S == stage::helo)
+            if (o.decision.what() == verdict::kind::discard)
+                throw std::logic_error{"a hook answered discard at " + std::string{S == stage::connect ? "CONNECT" : "HELO"} +
+                                       ", where there is no message to discard yet"};
         if constexpr (S == stage::body) settle_body(o.decision);
         if constexpr (S == stage::rcpt && envelope)
             if (refuses(o.decision)) editor_.recipients().drop_last_received(); // the MTA will not take it
@@ -410,7 +420,7 @@ protected:
     template <class Event>
     const Event& eom_event_for() {
         if constexpr (std::is_same_v<Event, whole_message>) {
-            whole_ = whole_message{{std::span<const header_field>{headers_.data(), header_count_}}, body_};
+            whole_ = whole_message{{std::span<const header_field>{headers_.data(), header_count_}}, body_.view()};
             return whole_;
         } else if constexpr (std::is_same_v<Event, message_headers>) {
             headers_view_ = message_headers{std::span<const header_field>{headers_.data(), header_count_}};
@@ -471,7 +481,7 @@ protected:
     typename states_of<Pipeline>::type states_{};
     std::vector<header_field> headers_;
     std::size_t header_count_ = 0;
-    std::string body_;
+    body_spool body_; // in memory, or in a temporary file above the spill threshold
     bool body_skipped_ = false;
     cppmilter::end_of_message no_buffer_{};
     message_headers headers_view_{};

@@ -28,6 +28,18 @@ struct declared_message_state {
                   "cppmilter: ctx.message() needs a state: declare cm::milter<cm::message_scoped<T>>(...)");
     using type = M;
 };
+// Message state starts at MAIL FROM and is reset when a message ends, so a connect, helo or
+// close hook would only ever see a fresh one. (An abort hook sees the abandoned message's.)
+template <class M, stage S>
+struct message_state_at {
+    static_assert(S != stage::connect && S != stage::helo,
+                  "cppmilter: ctx.message() in a connect or helo hook: there is no message yet (it "
+                  "starts at MAIL FROM): keep what later stages need in ctx.connection()");
+    static_assert(S != stage::close,
+                  "cppmilter: ctx.message() in a close hook: no message is open when the connection "
+                  "ends (the last one was reset at its end): read it in on_end_of_message or on_abort");
+    using type = typename declared_message_state<M>::type;
+};
 } // namespace detail
 
 /// Passed to every hook as its last argument (`auto& ctx`). `S` is the hook's stage,
@@ -36,6 +48,8 @@ template <class Connection, class Message, stage S, class... Macros>
 class context {
 public:
     static constexpr stage current_stage = S;
+    using connection_type = Connection; ///< detail::no_state when none was declared
+    using message_type = Message;
 
     context(Connection& connection, Message& message, const proto::macro_table& macros) noexcept
         : connection_{connection}, message_{message}, macros_{macros} {}
@@ -47,7 +61,7 @@ public:
     }
     /// The message_scoped<T> state of this milter (fresh for every message).
     template <class M = Message>
-    typename detail::declared_message_state<M>::type& message() noexcept {
+    typename detail::message_state_at<M, S>::type& message() noexcept {
         return message_;
     }
 

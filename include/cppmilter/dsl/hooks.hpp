@@ -1,6 +1,7 @@
 // Stage descriptors: on_connect(f), on_mail_from(f), ... and the compile-time checks of hooks.
 #pragma once
 
+#include <cppmilter/dsl/blocking.hpp>
 #include <cppmilter/dsl/editable.hpp>
 #include <cppmilter/dsl/message.hpp>
 #include <cppmilter/dsl/modifications.hpp>
@@ -135,6 +136,10 @@ struct eom_event {
                            std::conditional_t<takes<whole_message>(), whole_message, end_of_message>>>;
 };
 
+/// A blocking hook takes what its function takes.
+template <class F, class Ctx>
+struct eom_event<blocking_hook<F>, Ctx> : eom_event<F, Ctx> {};
+
 /// How a hook receives its event: by const reference, but the editable message by reference
 /// (the hook changes it).
 template <class E>
@@ -153,7 +158,16 @@ struct hook_event<stage::end_of_message, F, Ctx> {
 enum class call_shape { none, event_and_context, event_only, context_only, nothing };
 
 template <stage S, class F, class Ctx>
+constexpr call_shape plain_shape_of();
+
+template <stage S, class F, class Ctx>
 constexpr call_shape shape_of() {
+    if constexpr (is_blocking_hook<F>::value) return shape_of<S, typename callee<F>::type, Ctx>();
+    else return plain_shape_of<S, F, Ctx>();
+}
+
+template <stage S, class F, class Ctx>
+constexpr call_shape plain_shape_of() {
     using E = typename hook_event<S, F, Ctx>::type;
     using sig = callable_signature<F, Ctx>;
     // With a known signature, decide from the parameters: probing a generic `auto& ctx` with
@@ -187,38 +201,55 @@ template <class T>
 struct awaited {
     using type = T;
     static constexpr bool is_async = false;
+    static constexpr bool is_blocking = false;
 };
 template <class T, class E>
 struct awaited<boost::asio::awaitable<T, E>> {
     using type = T;
     static constexpr bool is_async = true;
+    static constexpr bool is_blocking = false;
+};
+/// A blocking hook is awaited too (on the blocking pool).
+template <class T>
+struct awaited<blocking_result<T>> {
+    using type = T;
+    static constexpr bool is_async = true;
+    static constexpr bool is_blocking = true;
 };
 
 template <class R>
 inline constexpr bool is_plain_verdict =
     std::is_convertible_v<R, verdict> && !std::is_same_v<R, skip_t> && !is_modification<R>::value;
 
-/// What calling a hook returns, for each way it can be called.
+/// What calling a hook's function returns, for each way it can be called.
 template <stage S, class F, class Ctx, call_shape Shape = shape_of<S, F, Ctx>()>
-struct hook_result {
+struct plain_hook_result {
     using type = void;
 };
 template <stage S, class F, class Ctx>
-struct hook_result<S, F, Ctx, call_shape::event_and_context> {
+struct plain_hook_result<S, F, Ctx, call_shape::event_and_context> {
     using type = std::invoke_result_t<const F&, event_ref<typename hook_event<S, F, Ctx>::type>, Ctx&>;
 };
 template <stage S, class F, class Ctx>
-struct hook_result<S, F, Ctx, call_shape::event_only> {
+struct plain_hook_result<S, F, Ctx, call_shape::event_only> {
     using type = std::invoke_result_t<const F&, event_ref<typename hook_event<S, F, Ctx>::type>>;
 };
 template <stage S, class F, class Ctx>
-struct hook_result<S, F, Ctx, call_shape::context_only> {
+struct plain_hook_result<S, F, Ctx, call_shape::context_only> {
     using type = std::invoke_result_t<const F&, Ctx&>;
 };
 template <stage S, class F, class Ctx>
-struct hook_result<S, F, Ctx, call_shape::nothing> {
+struct plain_hook_result<S, F, Ctx, call_shape::nothing> {
     using type = std::invoke_result_t<const F&>;
 };
+/// What calling a hook returns: a blocking hook's result comes later (blocking_result).
+template <stage S, class F, class Ctx>
+struct hook_result : plain_hook_result<S, F, Ctx> {};
+template <stage S, class F, class Ctx>
+struct hook_result<S, blocking_hook<F>, Ctx> {
+    using type = blocking_result<std::remove_cvref_t<typename plain_hook_result<S, F, Ctx>::type>>;
+};
+
 /// The result with an awaitable unwrapped: what the hook finally decides.
 template <stage S, class F, class Ctx>
 using hook_decision_t = typename awaited<std::remove_cvref_t<typename hook_result<S, F, Ctx>::type>>::type;
@@ -226,7 +257,7 @@ using hook_decision_t = typename awaited<std::remove_cvref_t<typename hook_resul
 /// Checks everything about one hook once its context type is known, with one readable
 /// message per mistake.
 template <stage S, class F, class Ctx>
-constexpr bool check_hook() {
+constexpr bool check_plain_hook() {
     using E = typename hook_event<S, F, Ctx>::type;
     using sig = callable_signature<F, Ctx>;
     // Compile a generic hook's body now, for the context it will get, even when its return
@@ -298,9 +329,44 @@ constexpr bool check_hook() {
             static_assert(std::is_void_v<R> || std::is_convertible_v<R, body_verdict>,
                           "cppmilter: a hook returns void (observe only), a verdict (cm::next, cm::reject, "
                           "cm::reply(...), ...) or an awaitable of one");
+            // Only a result type that can hold nothing but discard tells at compile time; a
+            // cm::verdict holding discard here is refused at run time (the fallback answers).
+            static_assert(!(S == stage::connect || S == stage::helo) || !std::is_same_v<R, discard_t>,
+                          "cppmilter: discard needs a message, and at CONNECT and HELO there is none yet: "
+                          "return cm::reject or cm::tempfail (refuses the client), or discard from "
+                          "on_mail_from or a later stage");
         }
     }
     return true;
+}
+
+/// Checks a hook: a blocking one as its function, and what running it on a copy needs.
+template <stage S, class F, class Ctx>
+constexpr bool check_hook() {
+    if constexpr (is_blocking_hook<F>::value) {
+        using G = typename callee<F>::type;
+        static_assert(S != stage::abort && S != stage::close,
+                      "cppmilter: abort and close hooks cannot be cm::blocking: nothing waits for them, "
+                      "so they would still block the connection's thread; hand the work to a thread of your own");
+        if constexpr (S != stage::abort && S != stage::close) {
+            static_assert(check_plain_hook<S, G, Ctx>());
+            static_assert(!awaited<std::remove_cvref_t<typename plain_hook_result<S, G, Ctx>::type>>::is_async,
+                          "cppmilter: cm::blocking wraps a synchronous function: a hook returning an awaitable "
+                          "is asynchronous already, drop cm::blocking");
+            static_assert(!is_editable<typename hook_event<S, G, Ctx>::type>::value,
+                          "cppmilter: a blocking end-of-message hook cannot take the editable message (it runs "
+                          "on a copy, on another thread): take cm::whole_message and return cm::eom<...>");
+            static_assert(std::is_copy_constructible_v<typename Ctx::connection_type> &&
+                              std::is_copy_constructible_v<typename Ctx::message_type>,
+                          "cppmilter: a blocking hook works on a copy of its milter's state (taken back when it "
+                          "finishes in time): make the connection_scoped and message_scoped types copyable");
+            static_assert(std::is_copy_constructible_v<G>,
+                          "cppmilter: the function given to cm::blocking must be copyable (each call runs a copy)");
+        }
+        return true;
+    } else {
+        return check_plain_hook<S, F, Ctx>();
+    }
 }
 
 } // namespace detail

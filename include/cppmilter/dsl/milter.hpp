@@ -146,6 +146,16 @@ struct derivation {
         });
     }
 
+    /// Whether any hook is declared cm::blocking (it then needs a blocking pool).
+    static constexpr bool any_blocking() {
+        return hana::fold_left(part_types, false, [](bool any, auto pt) {
+            using P = typename decltype(pt)::type;
+            return hana::fold_left(P::hook_types, any, [](bool any2, auto ht) {
+                return any2 || is_blocking_hook<std::remove_cvref_t<decltype(decltype(ht)::type::fn)>>::value;
+            });
+        });
+    }
+
     /// Whether a body hook can answer skip.
     static constexpr bool can_skip() {
         return hana::fold_left(part_types, false, [](bool any, auto pt) {
@@ -335,6 +345,8 @@ public:
             if (derived::async_at(static_cast<stage>(s))) return true;
         return false;
     }
+    /// Whether any hook is declared cm::blocking: it runs on a blocking pool.
+    static constexpr bool any_blocking() { return derived::any_blocking(); }
     /// Everything the MTA is told, as a constant expression.
     static constexpr cppmilter::negotiation negotiation = derived::negotiation();
 };

@@ -35,6 +35,8 @@ inline constexpr proto::optneg postfix_offer{6, proto::all_actions, proto::all_p
 /// Commands the milter switched off (NO* bits) are not sent, as an MTA would not send them.
 /// Asynchronous hooks run on an io_context of the harness's own, timers included, until the
 /// command is answered; PROGRESS packets sent meanwhile are among that command's answers.
+/// Blocking hooks (cm::blocking) run on `limits.blocking`, or on default_blocking_pool(), and
+/// are awaited the same way, bounded by `limits.timeout`.
 template <class Pipeline>
 class harness {
     static constexpr bool any_async = Pipeline::any_async();
