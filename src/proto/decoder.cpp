@@ -47,7 +47,9 @@ std::optional<result<packet>> packet_reader::next() {
         return result<packet>{*broken_};
     }
     if (len - 1 > max_payload_) {
-        broken_ = error{errc::packet_too_large, static_cast<char>(available > 4 ? p[4] : 0), "length"};
+        // Wait for the command letter, so that the error names it however the bytes were split.
+        if (available <= length_prefix_size) return std::nullopt;
+        broken_ = error{errc::packet_too_large, static_cast<char>(p[4]), "length"};
         return result<packet>{*broken_};
     }
     if (available < length_prefix_size + len) return std::nullopt;

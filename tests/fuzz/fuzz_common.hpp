@@ -12,10 +12,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace cppmilter::fuzz {
 
@@ -136,6 +138,71 @@ void feed_split(Decoder& decoder, std::string_view stream, std::uint8_t selector
     }
 }
 
+/// Whether a decoder error loses the stream's framing for good (then decoding stops).
+inline bool loses_framing(const proto::error& e) noexcept {
+    return e.code == proto::errc::zero_length || e.code == proto::errc::packet_too_large;
+}
+
+/// What a decoder made of a stream, owned so that runs can be compared: each message as it
+/// encodes again, each error as it prints, up to and including a framing error.
+template <class Decoder>
+std::vector<std::string> decode_all(std::string_view stream, std::size_t max_payload,
+                                    std::optional<std::uint8_t> split) {
+    Decoder decoder{max_payload};
+    std::vector<std::string> out;
+    auto drain = [&] {
+        while (auto next = decoder.next()) {
+            if (*next) {
+                std::string wire = "message ";
+                (void)proto::encode(wire, **next); // what does not encode is checked elsewhere
+                out.push_back(std::move(wire));
+                continue;
+            }
+            const proto::error e = next->error();
+            std::ostringstream os;
+            os << "error " << e;
+            out.push_back(os.str());
+            if (loses_framing(next->error())) return false;
+        }
+        return true;
+    };
+    if (split) {
+        feed_split(decoder, stream, *split, drain);
+    } else {
+        decoder.feed(stream);
+        drain();
+    }
+    out.push_back(decoder.buffered() == 0 ? "end" : "end inside a packet");
+    return out;
+}
+
+/// The same stream decoded whole (one feed) and in two splits (the input's own, and a random
+/// one it also selects) must give the same messages and errors in the same order: how bytes
+/// arrive must never change what they mean.
+template <class Decoder>
+void check_split_matches_whole(std::string_view stream, std::size_t max_payload, std::uint8_t split) {
+    const auto whole = decode_all<Decoder>(stream, max_payload, std::nullopt);
+    // Mode 5 (random sizes), its range and seed from the input.
+    const auto random_split = static_cast<std::uint8_t>(((split + stream.size()) << 3) | 5u);
+    for (const std::uint8_t selector : {split, random_split}) {
+        const auto parts = decode_all<Decoder>(stream, max_payload, selector);
+        if (parts == whole) continue;
+        // Where they part, readably, before stopping.
+        std::size_t i = 0;
+        while (i < parts.size() && i < whole.size() && parts[i] == whole[i]) ++i;
+        auto printable = [](const std::vector<std::string>& v, std::size_t at) {
+            if (at >= v.size()) return std::string{"(nothing)"};
+            std::string out;
+            for (unsigned char c : v[at].substr(0, 200))
+                out += (c >= 0x20 && c < 0x7f) ? std::string(1, static_cast<char>(c)) : "\\x" + std::to_string(c);
+            return out;
+        };
+        std::fprintf(stderr, "split %u, outcome %zu:\n  whole: %s\n  split: %s\n", selector, i,
+                     printable(whole, i).c_str(), printable(parts, i).c_str());
+        require(false, selector == split ? "the input's split decodes differently from the whole stream"
+                                         : "a random split decodes differently from the whole stream");
+    }
+}
 
 /// A decoded message (command or reply) must survive encode → decode unchanged; `Chunked`
 /// (BODY, REPLBODY) may come back split in 65535-byte packets. Returns the encoded bytes.

@@ -4,6 +4,7 @@
 //    encode_mail / encode_rcpt / encode_macro write the same bytes as encode();
 //  - whatever the session writes decodes as valid replies, and a refused command or answer
 //    writes nothing;
+//  - the stream decodes to the same commands and errors whole and in two splits;
 //  - a framing error repeats; macros just stored can be looked up, and the MACRO packet sent
 //    right before a command is still there when that command's hook runs.
 //
@@ -292,5 +293,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return true;
     });
     f.on_disconnect();
+    cppmilter::fuzz::check_split_matches_whole<proto::command_decoder>(stream, s.max_payload, split);
     return 0;
 }

@@ -3,7 +3,8 @@
 // on fuzzed text. Besides "no crash, no UB, no leak", it checks:
 //  - every decoded reply encodes again and decodes back to an equal reply (REPLBODY may come
 //    back split into several packets);
-//  - a framing error repeats;
+//  - a framing error repeats; the stream decodes to the same replies and errors whole and in
+//    two splits;
 //  - what format_smtp_reply() builds passes validate_smtp_reply(), and any validated text
 //    survives encode → decode as a REPLYCODE.
 //
@@ -101,6 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         return true;
     });
+    cppmilter::fuzz::check_split_matches_whole<proto::reply_decoder>(stream, max_payload, split);
     exercise_smtp_text(smtp_segment, log);
     return 0;
 }

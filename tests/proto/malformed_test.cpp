@@ -70,6 +70,14 @@ BOOST_AUTO_TEST_CASE(oversized_length_is_refused_before_the_payload_arrives) {
     BOOST_TEST(r->error().command == 'B');
     BOOST_TEST(r->error().message() == "BODY: packet larger than the maximum payload (field 'length')");
 
+    proto::command_decoder split; // the letter in the next read: the same error, naming it
+    split.feed(from_hex("00100001"));
+    BOOST_TEST(!split.next().has_value());
+    split.feed(from_hex("42"));
+    auto late = split.next();
+    BOOST_TEST_REQUIRE((late && !*late));
+    BOOST_TEST(late->error().message() == "BODY: packet larger than the maximum payload (field 'length')");
+
     proto::command_decoder exact;
     exact.feed(from_hex("00100000 42")); // exactly at the limit: waits for the payload
     BOOST_TEST(!exact.next().has_value());
