@@ -85,7 +85,8 @@ public:
         asio::ip::tcp::socket s{io};
         s.connect({asio::ip::make_address("127.0.0.1"), port_});
         std::string out;
-        const std::array<std::string_view, 2> auth{"AUTH", password()};
+        const std::string secret = password(); // a view of it must outlive this line
+        const std::array<std::string_view, 2> auth{"AUTH", secret};
         redis::encode_command(out, auth);
         redis::encode_command(out, std::span{args.begin(), args.size()});
         asio::write(s, asio::buffer(out));
