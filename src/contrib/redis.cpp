@@ -438,6 +438,17 @@ private:
                 co_return;
             }
             self->read_buffer_.append(chunk.data(), n);
+            // Take what else has arrived before parsing again: a big reply is then parsed a
+            // few times, not once per 16 KiB read (each parse starts from its beginning).
+            boost::system::error_code more_error;
+            for (std::size_t more = self->socket_.available(more_error);
+                 !more_error && more > 0 && self->read_buffer_.size() <= o.max_reply;
+                 more = self->socket_.available(more_error)) {
+                const std::size_t had = self->read_buffer_.size();
+                self->read_buffer_.resize(had + more);
+                const std::size_t got = self->socket_.read_some(asio::buffer(self->read_buffer_.data() + had, more), more_error);
+                self->read_buffer_.resize(had + got);
+            }
         }
     }
 
