@@ -380,7 +380,7 @@ exchange(Stream& stream, beast::tcp_stream& tcp, beast::flat_buffer& buffer,
 
 } // namespace
 
-asio::awaitable<response> client::post(const url& target, std::string body,
+asio::awaitable<response> client::post(url target, std::string body,
                                        std::vector<field> fields,
                                        std::chrono::milliseconds timeout) {
     auto self = impl_; // keeps the TLS context alive while the request runs

@@ -117,8 +117,9 @@ public:
 
     /// POSTs `body` to `target` with the given header fields (Host, Content-Length and
     /// Connection are set here; a User-Agent unless given). Completes with the response
-    /// (any status) or throws http::error, within `timeout`.
-    boost::asio::awaitable<response> post(const url& target, std::string body,
+    /// (any status) or throws http::error, within `timeout`. Every argument is taken by value:
+    /// the coroutine starts when awaited, after a caller's temporaries are gone.
+    boost::asio::awaitable<response> post(url target, std::string body,
                                           std::vector<field> fields,
                                           std::chrono::milliseconds timeout);
 
