@@ -2,17 +2,7 @@
 # Its tests: tests/examples/audit.cmake.
 add_executable(audit ${CMAKE_CURRENT_LIST_DIR}/audit.cpp)
 target_link_libraries(audit PRIVATE cppmilter::server cppmilter::mail cppmilter_warnings)
-if(CPPMILTER_STATIC AND NOT CPPMILTER_SANITIZE)
-    target_link_options(audit PRIVATE -static)
-endif()
-if(CPPMILTER_BUILD_TESTS AND CPPMILTER_STATIC AND NOT CPPMILTER_SANITIZE)
-    find_program(LDD ldd)
-    if(LDD)
-        # ldd fails on a static binary and says so: that message is the test.
-        add_test(NAME example.audit_is_static COMMAND ${LDD} $<TARGET_FILE:audit>)
-        set_tests_properties(example.audit_is_static PROPERTIES PASS_REGULAR_EXPRESSION "not a dynamic executable")
-    endif()
-endif()
+cppmilter_link_static(audit)
 
 # bench/audit/run.sh: audit with the stamp milter behind it, so that loadgen (which counts a
 # message only when X-Bench: 1 is added) can drive it.

@@ -10,17 +10,7 @@ set_target_properties(cppmilter_redis PROPERTIES CXX_EXTENSIONS OFF EXPORT_NAME 
 # ---- the milter
 add_executable(ratelimit ${CMAKE_CURRENT_LIST_DIR}/ratelimit.cpp)
 target_link_libraries(ratelimit PRIVATE cppmilter::server cppmilter::mail cppmilter::redis cppmilter_warnings)
-if(CPPMILTER_STATIC AND NOT CPPMILTER_SANITIZE)
-    target_link_options(ratelimit PRIVATE -static)
-endif()
-if(CPPMILTER_BUILD_TESTS AND CPPMILTER_STATIC AND NOT CPPMILTER_SANITIZE)
-    find_program(LDD ldd)
-    if(LDD)
-        # ldd fails on a static binary and says so: that message is the test.
-        add_test(NAME example.ratelimit_is_static COMMAND ${LDD} $<TARGET_FILE:ratelimit>)
-        set_tests_properties(example.ratelimit_is_static PROPERTIES PASS_REGULAR_EXPRESSION "not a dynamic executable")
-    endif()
-endif()
+cppmilter_link_static(ratelimit)
 
 # ---- its benchmark (bench/ratelimit/run.sh): ratelimit in front of the stamp milter
 if(CPPMILTER_BUILD_BENCH)

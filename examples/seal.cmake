@@ -24,19 +24,5 @@ target_link_libraries(cppmilter-unseal PRIVATE cppmilter::mail Boost::program_op
 install(TARGETS cppmilter-unseal)
 
 foreach(name seal cppmilter-unseal)
-    if(CPPMILTER_STATIC AND NOT CPPMILTER_SANITIZE)
-        target_link_options(${name} PRIVATE -static)
-    endif()
+    cppmilter_link_static(${name})
 endforeach()
-
-if(CPPMILTER_BUILD_TESTS AND CPPMILTER_STATIC AND NOT CPPMILTER_SANITIZE)
-    find_program(LDD ldd)
-    if(LDD)
-        foreach(name seal cppmilter-unseal)
-            # ldd fails on a static binary and says so: that message is the test.
-            add_test(NAME example.${name}_is_static COMMAND ${LDD} $<TARGET_FILE:${name}>)
-            set_tests_properties(example.${name}_is_static PROPERTIES
-                PASS_REGULAR_EXPRESSION "not a dynamic executable")
-        endforeach()
-    endif()
-endif()

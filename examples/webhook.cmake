@@ -27,14 +27,4 @@ set_target_properties(cppmilter_http PROPERTIES CXX_EXTENSIONS OFF EXPORT_NAME h
 # ---- the milter
 add_executable(webhook ${CMAKE_CURRENT_LIST_DIR}/webhook.cpp)
 target_link_libraries(webhook PRIVATE cppmilter::http cppmilter::mail cppmilter_warnings)
-if(cppmilter_http_static)
-    target_link_options(webhook PRIVATE -static)
-endif()
-if(CPPMILTER_BUILD_TESTS AND cppmilter_http_static)
-    find_program(LDD ldd)
-    if(LDD)
-        # ldd fails on a static binary and says so: that message is the test.
-        add_test(NAME example.webhook_is_static COMMAND ${LDD} $<TARGET_FILE:webhook>)
-        set_tests_properties(example.webhook_is_static PROPERTIES PASS_REGULAR_EXPRESSION "not a dynamic executable")
-    endif()
-endif()
+cppmilter_link_static(webhook)
