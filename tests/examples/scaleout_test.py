@@ -22,6 +22,11 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "interop"))
+import postfix_e2e as e2e  # noqa: E402 - shared helpers of the end-to-end scripts
+
+free_port = e2e.free_port
+
 BUDGET = 150      # seconds for the whole run
 WAIT = 15         # seconds for any one thing to happen
 LIMIT = 5         # messages per sender per hour
@@ -43,21 +48,8 @@ def check(cond, text):
         failures.append(text)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(what, predicate, timeout=WAIT, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        time.sleep(interval)
+def wait_until(what, predicate, timeout=WAIT):
+    return e2e.wait_until(what, predicate, timeout)
 
 
 class Process:
