@@ -11,6 +11,7 @@
 #include "support/hex.hpp"
 #include "support/malformed_packets.hpp"
 #include "support/mta_client.hpp"
+#include "support/prerequisite.hpp"
 
 #include <cppmilter/asio/server.hpp>
 
@@ -215,18 +216,6 @@ void raise_fd_limit() {
     BOOST_TEST_MESSAGE("RLIMIT_NOFILE: " << l.rlim_cur);
 }
 
-boost::test_tools::assertion_result ipv6_loopback(boost::unit_test::test_unit_id) {
-    const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_addr = in6addr_loopback;
-    const bool ok = fd >= 0 && ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0;
-    if (fd >= 0) ::close(fd);
-    boost::test_tools::assertion_result r{ok};
-    if (!ok) r.message() << "skipped: ::1 is not available here";
-    return r;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Child processes (the showcase binary)
 
@@ -421,7 +410,7 @@ BOOST_FIXTURE_TEST_SUITE(server_session, watchdog)
 
 BOOST_AUTO_TEST_CASE(tcp_v4) { full_showcase_session("inet:127.0.0.1:0"); }
 
-BOOST_AUTO_TEST_CASE(tcp_v6, *boost::unit_test::precondition(ipv6_loopback)) {
+BOOST_AUTO_TEST_CASE(tcp_v6, *boost::unit_test::precondition(cppmilter::test::ipv6_loopback)) {
     full_showcase_session("inet6:[::1]:0");
 }
 

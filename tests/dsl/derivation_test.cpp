@@ -67,16 +67,31 @@ static_assert(negotiation_of(everything).protocol == proto::protocol_set{P::skip
 static_assert(negotiation_of(everything).actions ==
               (A::change_body | A::add_rcpt_with_args | A::change_from | A::del_rcpt | A::change_headers));
 
-// showcase (the binary the server tests and the Postfix runs use): MAIL and RCPT answered;
-// headers sent for its message_headers, unanswered; every other stage switched off; the
-// actions of its result type, all of them but ADDRCPT_PAR and SETSYMLIST.
-static_assert(negotiation_of(examples::showcase).protocol ==
-              (P::no_connect | P::no_helo | P::no_data | P::no_end_of_headers | P::no_body | P::no_unknown |
-               P::no_reply_connect | P::no_reply_helo | P::no_reply_data | P::no_reply_header |
-               P::no_reply_end_of_headers | P::no_reply_body | P::no_reply_unknown));
-static_assert(negotiation_of(examples::showcase).actions ==
-              (A::add_headers | A::change_headers | A::change_body | A::add_rcpt | A::del_rcpt | A::change_from |
-               A::quarantine));
+// showcase (the binary the server tests, cppmilter-send's tests and the Postfix runs use), all
+// of its negotiation; `showcase --print-negotiation` prints it as
+//   actions:  ADDHDRS|CHGBODY|ADDRCPT|DELRCPT|CHGHDRS|QUARANTINE|CHGFROM
+//   protocol: NOCONNECT|NOHELO|NOBODY|NOEOH|NR_HDR|NOUNKNOWN|NODATA|NR_CONN|NR_HELO|NR_DATA|NR_UNKN|NR_EOH|NR_BODY
+// and example.showcase_negotiation checks that print.
+static_assert(negotiation_of(examples::showcase) ==
+              cm::negotiation{
+                  // One bit per modification type of its end-of-message result: add_header and
+                  // insert_header → ADDHDRS, change_header → CHGHDRS, replace_body → CHGBODY,
+                  // add_rcpt → ADDRCPT (not ADDRCPT_PAR: no ESMTP arguments), del_rcpt →
+                  // DELRCPT, change_from → CHGFROM, quarantine → QUARANTINE.
+                  .actions = A::add_headers | A::change_headers | A::change_body | A::add_rcpt | A::del_rcpt |
+                             A::change_from | A::quarantine,
+                  // MAIL and RCPT have hooks returning cm::verdict (a blocked sender, tempfail@):
+                  // sent and answered, no bit. Headers are sent (end of message reads
+                  // message_headers) but have no hook: NR_HDR. Every other stage has no hook:
+                  // not sent (NO*), and unanswered should an MTA send it anyway (NR_*). No SKIP:
+                  // there is no body hook.
+                  .protocol = P::no_connect | P::no_reply_connect | P::no_helo | P::no_reply_helo | P::no_data |
+                              P::no_reply_data | P::no_reply_header | P::no_end_of_headers |
+                              P::no_reply_end_of_headers | P::no_body | P::no_reply_body | P::no_unknown |
+                              P::no_reply_unknown,
+                  // No macro declared for any stage.
+                  .macros = {},
+              });
 
 // stamp: hooks that can only continue (cm::next_t) need no answer; only end of message is
 // answered. stamp_answering: the same hooks typed cm::verdict are all answered.
