@@ -27,7 +27,7 @@ std::string octal(unsigned mode) {
 }
 } // namespace
 
-struct server_core::impl {
+struct server_core::impl : connection_slot::owner {
     server_options options;
     connection_handler handler;
 
@@ -82,20 +82,18 @@ struct server_core::impl {
             if (here) here->accepted.add();
             const std::uint64_t id = next_id++;
             detail::metrics_shard* counters = shards.empty() ? nullptr : shards[target_index].get();
-            asio::co_spawn(target, handler(std::move(socket), id, counters), [this, id](std::exception_ptr e) {
-                if (e) {
-                    try {
-                        std::rethrow_exception(e);
-                    } catch (const std::exception& x) {
-                        log_event(log_level::error, id, "connection_exception", std::string{"connection ended by an exception: "} + x.what());
-                    } catch (...) {
-                        log_event(log_level::error, id, "connection_exception", "connection ended by an unknown exception");
-                    }
-                }
-                if (--active == 0) asio::post(main(), [this] { if (stopping) finish(); });
+            // Served on its own thread; the slot counts it open until it is gone.
+            asio::post(target, [this, socket = std::move(socket), id, counters, slot = connection_slot{this}]() mutable {
+                handler(std::move(socket), id, counters, std::move(slot));
             });
             if (stopping) co_return;
         }
+    }
+
+    void release_connection() noexcept override {
+        if (--active != 0) return;
+        std::lock_guard lock{mutex};
+        if (!finished) asio::post(main(), [this] { if (stopping) finish(); });
     }
 
     void stop_accepting() {
@@ -136,7 +134,7 @@ struct server_core::impl {
 };
 
 server_core::server_core(server_options options, connection_handler handler) : impl_{std::make_unique<impl>()} {
-    if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
+    if (options.threads == 0) options.threads = default_threads();
     impl_->options = std::move(options);
     impl_->handler = std::move(handler);
 }

@@ -3,32 +3,39 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 namespace cppmilter::proto {
 
 // ---------------------------------------------------------------- framing (§1.2)
 
 void packet_reader::make_room(std::size_t n) {
-    if (buffer_.size() - end_ >= n) return;
+    if (capacity_ - end_ >= n) return;
     if (begin_ > 0) { // slide the unread tail to the front before growing
-        std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+        std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
         end_ -= begin_;
         begin_ = 0;
-        if (buffer_.size() - end_ >= n) return;
+        if (capacity_ - end_ >= n) return;
     }
-    buffer_.resize(std::max(end_ + n, buffer_.size() * 2));
+    // Not value-initialised: a connection reallocates its buffer after every idle spell, and
+    // zeroing 64 KiB that a read overwrites anyway would cost more than the read.
+    const std::size_t grown = std::max(end_ + n, capacity_ * 2);
+    auto bigger = std::make_unique_for_overwrite<char[]>(grown);
+    if (end_ > 0) std::memcpy(bigger.get(), buffer_.get(), end_);
+    buffer_ = std::move(bigger);
+    capacity_ = grown;
 }
 
 void packet_reader::feed(std::string_view bytes) {
     if (bytes.empty()) return;
     make_room(bytes.size());
-    std::memcpy(buffer_.data() + end_, bytes.data(), bytes.size());
+    std::memcpy(buffer_.get() + end_, bytes.data(), bytes.size());
     end_ += bytes.size();
 }
 
 std::span<char> packet_reader::prepare(std::size_t n) {
     make_room(n);
-    return {buffer_.data() + end_, buffer_.size() - end_};
+    return {buffer_.get() + end_, capacity_ - end_};
 }
 
 std::optional<result<packet>> packet_reader::next() {
@@ -39,7 +46,7 @@ std::optional<result<packet>> packet_reader::next() {
     }
     const std::size_t available = end_ - begin_;
     if (available < length_prefix_size) return std::nullopt;
-    const auto* p = reinterpret_cast<const unsigned char*>(buffer_.data() + begin_);
+    const auto* p = reinterpret_cast<const unsigned char*>(buffer_.get() + begin_);
     const std::uint32_t len = detail::load_u32(p);
     // Check the length before waiting for the payload: a bad length must not make us buffer.
     if (len == 0) {
@@ -54,7 +61,7 @@ std::optional<result<packet>> packet_reader::next() {
     }
     if (available < length_prefix_size + len) return std::nullopt;
     packet pk{buffer_[begin_ + length_prefix_size],
-              std::string_view{buffer_.data() + begin_ + length_prefix_size + 1, len - 1}};
+              std::string_view{buffer_.get() + begin_ + length_prefix_size + 1, len - 1}};
     begin_ += length_prefix_size + len;
     return result<packet>{pk};
 }

@@ -80,28 +80,55 @@ std::string_view bare_name(std::string_view name) noexcept {
 
 } // namespace
 
+// One string holds every stage's pairs: U's first (it stands apart), then C H M ... E in stage
+// order, so that forgetting the stages after one is a resize. ends_[i] is where part i ends.
+std::string_view macro_table::part(std::size_t i) const noexcept {
+    const std::size_t begin = i == 0 ? 0 : ends_[i - 1];
+    return std::string_view{data_}.substr(begin, ends_[i] - begin);
+}
+
 void macro_table::store(const macro& m) {
     const auto slot = slot_letters.find(m.stage);
     if (slot == std::string_view::npos) return; // §3.2: accept any letter, use none we don't know
-    raw_[slot].assign(m.pairs.raw());
-    if (slot == unknown_slot) return;
-    // Values of later stages belong to an earlier transaction or step now (libmilter does the same).
-    for (std::size_t later = slot + 1; later < unknown_slot; ++later) raw_[later].clear();
-    if (slot == 0) raw_[unknown_slot].clear();
+    const std::string_view pairs = m.pairs.raw();
+    if (slot == unknown_slot) {
+        const auto old_size = static_cast<std::ptrdiff_t>(ends_[0]);
+        data_.replace(0, ends_[0], pairs);
+        const auto shift = static_cast<std::ptrdiff_t>(pairs.size()) - old_size;
+        for (auto& end : ends_) end = static_cast<std::uint32_t>(static_cast<std::ptrdiff_t>(end) + shift);
+        return;
+    }
+    // Values of later stages belong to an earlier transaction or step now (libmilter does the
+    // same); a new CONNECT also forgets U's.
+    const std::size_t i = slot + 1;
+    const std::size_t keep = slot == 0 ? 0 : ends_[i - 1];
+    if (keep + pairs.size() > data_.capacity()) {
+        // Grown to fit exactly, not doubled: an idle connection keeps this string.
+        std::string bigger;
+        bigger.reserve(keep + pairs.size());
+        bigger.append(data_, 0, keep);
+        data_.swap(bigger);
+    }
+    if (slot == 0) ends_[0] = 0;
+    data_.resize(keep);
+    data_.append(pairs);
+    for (std::size_t later = i; later < ends_.size(); ++later) ends_[later] = static_cast<std::uint32_t>(data_.size());
 }
 
 void macro_table::clear_message() {
-    for (std::size_t s = mail_slot; s < unknown_slot; ++s) raw_[s].clear();
+    data_.resize(ends_[mail_slot]); // the end of H's part (C H M: M is part mail_slot + 1)
+    for (std::size_t later = mail_slot + 1; later < ends_.size(); ++later) ends_[later] = static_cast<std::uint32_t>(data_.size());
 }
 
 void macro_table::clear() {
-    for (auto& r : raw_) r.clear();
+    data_.clear();
+    ends_ = {};
 }
 
 std::optional<std::string_view> macro_table::find(std::string_view name) const noexcept {
     const auto wanted = bare_name(name);
     auto search = [&](std::size_t slot) -> std::optional<std::string_view> {
-        for (auto [n, v] : macro_pairs{raw_[slot]})
+        for (auto [n, v] : macro_pairs{part(slot == unknown_slot ? 0 : slot + 1)})
             if (bare_name(n) == wanted) return v;
         return std::nullopt;
     };
@@ -113,7 +140,7 @@ std::optional<std::string_view> macro_table::find(std::string_view name) const n
 macro_pairs macro_table::stage(char letter) const noexcept {
     const auto slot = slot_letters.find(letter);
     if (slot == std::string_view::npos) return {};
-    return macro_pairs{raw_[slot]};
+    return macro_pairs{part(slot == unknown_slot ? 0 : slot + 1)};
 }
 
 // ---------------------------------------------------------------- the state machine (§6)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cppmilter/asio/detail/metrics.hpp>
+#include <cppmilter/asio/detail/parked_connections.hpp>
 #include <cppmilter/asio/detail/socket_deadline.hpp>
 #include <cppmilter/asio/log.hpp>
 #include <cppmilter/asio/options.hpp>
@@ -30,6 +31,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace cppmilter {
@@ -40,10 +42,31 @@ namespace asio = boost::asio;
 using stream_socket = asio::generic::stream_protocol::socket;
 using cppmilter::hook_timeout;
 
-/// Runs one accepted connection to its end. Given to the core by the typed server. `metrics`
-/// is the counters of the connection's thread, null without --metrics-listen.
+/// Counts an accepted connection as open (the server's drain waits for it) until destroyed.
+class connection_slot {
+public:
+    struct owner {
+        virtual void release_connection() noexcept = 0;
+
+    protected:
+        ~owner() = default;
+    };
+    explicit connection_slot(owner* o) noexcept : owner_{o} {}
+    connection_slot(connection_slot&& other) noexcept : owner_{std::exchange(other.owner_, nullptr)} {}
+    connection_slot& operator=(connection_slot&&) = delete;
+    ~connection_slot() {
+        if (owner_ != nullptr) owner_->release_connection();
+    }
+
+private:
+    owner* owner_;
+};
+
+/// Starts serving one accepted connection; called on the thread that runs the socket's
+/// io_context. Given to the core by the typed server. `metrics` is the counters of the
+/// connection's thread, null without --metrics-listen.
 using connection_handler =
-    std::function<asio::awaitable<void>(stream_socket, std::uint64_t id, detail::metrics_shard* metrics)>;
+    std::function<void(stream_socket, std::uint64_t id, detail::metrics_shard* metrics, connection_slot)>;
 
 /// The part of the server that does not depend on the milter's type: listeners, threads,
 /// limits, signals, shutdown. Lives in src/asio/server_core.cpp.
@@ -104,150 +127,368 @@ inline void log_write_failure(std::uint64_t id, const boost::system::error_code&
 
 } // namespace detail
 
-/// Serves one MTA connection: reads packets, runs the pipeline, writes the answers (all the
-/// answers to one read in one write), until QUIT, EOF, a protocol error, the read timeout or
-/// the write timeout.
+namespace detail {
+
+/// One MTA connection: reads what the socket has, runs the pipeline, writes all the answers to
+/// one read in one write, until QUIT, EOF, a protocol error, the read timeout or the write
+/// timeout. Between commands it is *parked*: no coroutine frame, no read buffer, no timer of its
+/// own, only a pending wait for readability (and the per-thread list that times out its read),
+/// so thousands of idle connections cost little more than their sockets and state.
+///
+/// Owned by a std::unique_ptr that moves from the pending wait to the code that serves the
+/// next bytes and back; destroying it closes the connection and frees its slot.
 template <class Pipeline>
-asio::awaitable<void> serve_connection(const Pipeline& pipeline, stream_socket socket, std::uint64_t id,
-                                       const server_options& options, detail::metrics_shard* metrics = nullptr,
-                                       std::shared_ptr<blocking_pool> blocking = nullptr) {
-    const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{reject}
-                             : options.fallback == fallback_verdict::accept ? verdict{next}
-                                                                             : verdict{tempfail};
-    const detail::socket_deadline::owner deadline{socket};
-    boost::system::error_code progress_error; // a PROGRESS write failed: the connection closes
+class connection_runner {
+    static constexpr bool any_async = Pipeline::any_async();
     // Pipelines with asynchronous hooks get the awaiting connection; all others the plain one.
-    constexpr bool any_async = Pipeline::any_async();
     using connection_type = std::conditional_t<any_async, async_connection<Pipeline>, connection<Pipeline>>;
-    connection_type conn = [&] {
+    using self = std::unique_ptr<connection_runner>;
+    // Reads start at 1 KiB and grow while they fill the buffer (bodies), up to 64 KiB.
+    static constexpr std::size_t initial_read_size = 1024;
+    static constexpr std::size_t max_read_size = 64 * 1024;
+
+public:
+    /// Serves `socket` on the calling thread, which runs its io_context.
+    static void start(const Pipeline& pipeline, stream_socket socket, std::uint64_t id, const server_options& options,
+                      metrics_shard* metrics, std::shared_ptr<blocking_pool> blocking, connection_slot slot) {
+        self c{new connection_runner{pipeline, std::move(socket), id, options, metrics, std::move(blocking), std::move(slot)}};
+        log_event(log_level::debug, id, "connected", "connected");
+        boost::system::error_code ec;
+        c->socket_.non_blocking(true, ec); // reads and writes are tried first; waits only when they would block
+        if (ec) {
+            log_event(log_level::error, id, "socket_failed", "cannot make the socket non-blocking: " + ec.message());
+            return c->close();
+        }
+        serve(std::move(c));
+    }
+
+    connection_runner(const connection_runner&) = delete;
+    connection_runner& operator=(const connection_runner&) = delete;
+    ~connection_runner() { parked_.unpark(parked_entry_); }
+
+private:
+    connection_runner(const Pipeline& pipeline, stream_socket socket, std::uint64_t id, const server_options& options,
+                      metrics_shard* metrics, std::shared_ptr<blocking_pool> blocking, connection_slot slot)
+        : socket_{std::move(socket)}, parked_{parked_connections::of(socket_)},
+          conn_{make_connection(pipeline, options, std::move(blocking))}, decoder_{options.max_packet}, id_{id},
+          options_{options}, metrics_{metrics}, slot_{std::move(slot)} {}
+
+    connection_type make_connection(const Pipeline& pipeline, const server_options& options, std::shared_ptr<blocking_pool> blocking) {
+        const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{reject}
+                                 : options.fallback == fallback_verdict::accept ? verdict{next}
+                                                                                 : verdict{tempfail};
         if constexpr (any_async)
             return connection_type{pipeline, fallback, hook_limits{options.hook_timeout, options.progress_interval, std::move(blocking)},
-                                   [&](std::string_view packet) -> asio::awaitable<void> {
-                                       auto ec = co_await detail::write_within(socket, *deadline, options.write_timeout, packet);
+                                   [this](std::string_view packet) -> asio::awaitable<void> {
+                                       // A PROGRESS packet while an end-of-message hook is awaited.
+                                       const socket_deadline::owner deadline{socket_};
+                                       auto ec = co_await write_within(socket_, *deadline, options_.write_timeout, packet);
                                        if (ec) {
-                                           progress_error = ec;
+                                           progress_error_ = ec;
                                            throw boost::system::system_error{ec}; // ends the hook's wait
                                        }
                                    }};
         else
             return connection_type{pipeline, fallback};
-    }();
-    proto::command_decoder decoder{options.max_packet};
-    std::string out;
-    // Reads start small (an idle connection holds 1 KiB) and grow while they fill the
-    // buffer (bodies), up to 64 KiB.
-    constexpr std::size_t initial_read_size = 1024;
-    std::size_t read_size = initial_read_size;
-    constexpr std::size_t max_read_size = 64 * 1024;
-    log_event(log_level::debug, id, "connected", "connected");
+    }
 
-    for (;;) {
-        deadline->start(options.read_timeout);
-        auto room = decoder.prepare(read_size);
-        auto [ec, n] = co_await socket.async_read_some(asio::buffer(room.data(), room.size()),
-                                                       asio::as_tuple(asio::use_awaitable));
-        if (deadline->expired()) {
-            if (metrics) metrics->read_timeouts.add();
-            log_event(log_level::warning, id, "read_timeout", "no data from the MTA within the read timeout: closing");
-            break;
-        }
-        if (ec) {
-            if (!decoder.at_packet_boundary() || conn.session().phase() == proto::session_phase::in_message)
-                log_event(log_level::info, id, "closed_mid_message", "the MTA closed the connection in the middle of " +
-                                                  std::string{conn.session().phase() == proto::session_phase::in_message
-                                                                  ? "a message" : "a packet"});
-            conn.on_disconnect();
-            co_return;
-        }
-        if (n == room.size() && read_size < max_read_size) read_size *= 2;
-        decoder.commit(n);
-        bool done = false;
-        while (auto cmd = decoder.next()) {
-            if (!*cmd) {
-                if (metrics) metrics->malformed_input.add();
-                log_event(log_level::warning, id, "malformed_input", "closing on malformed input: " + cmd->error().message());
-                done = true;
-                break;
+    /// Serves what the socket has; parks when it has no more, or closes.
+    static void serve(self c) {
+        const std::uint64_t id = c->id_;
+        if constexpr (any_async) {
+            auto& executor = c->socket_.get_executor();
+            asio::co_spawn(executor, serve_async(std::move(c)), [id](std::exception_ptr e) { log_exception(id, e); });
+        } else {
+            try {
+                serve_sync(std::move(c));
+            } catch (...) { // the connection went with `c`; the thread serves the others
+                log_exception(id, std::current_exception());
             }
-            proto::result<proto::session_step> step = proto::session_step::none;
-            const char code = metrics ? static_cast<char>(proto::kind_of(cmd->value())) : '\0';
-            const std::size_t answered_from = out.size();
-            // Timed: the commands the MTA may wait on (not macros, which are never answered).
-            const bool timed = metrics && code != static_cast<char>(proto::command_kind::macro);
-            const auto started = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-            if constexpr (any_async) {
-                if (conn.awaits(cmd->value())) step = co_await conn.handle_async(cmd->value(), out);
-                else step = conn.handle(cmd->value(), out);
-                if (progress_error) {
-                    (void)conn.take_hook_error(); // the hook was abandoned for the write, not its own fault
-                    break;
-                }
-            } else {
-                step = conn.handle(cmd->value(), out);
-            }
-            if (metrics) {
-                metrics->command(code);
-                if (out.size() != answered_from) { // answered: how long the MTA waited
-                    if (timed) metrics->observe(code, std::chrono::steady_clock::now() - started);
-                    metrics->answers(code, std::string_view{out}.substr(answered_from));
-                }
-            }
-            if (auto failure = conn.take_hook_error(); !failure.empty()) {
-                if (metrics) {
-                    metrics->hook_failures.add();
-                    if (failure == hook_timeout{}.what()) metrics->hook_timeouts.add();
-                }
-                log_event(log_level::error, id, "hook_failed", "a hook failed, answered " + std::string{to_string(options.fallback)} + ": " + failure);
-            }
-            if (!step) {
-                if (metrics) (code == 'O' ? metrics->negotiation_failures : metrics->protocol_errors).add();
-                log_event(log_level::warning, id, "protocol_error", "closing on a protocol error: " + step.error().message());
-                done = true;
-                break;
-            }
-            if (*step == proto::session_step::close) {
-                done = true;
-                break;
-            }
-        }
-        if (progress_error) {
-            if (metrics && progress_error == asio::error::timed_out) metrics->write_timeouts.add();
-            detail::log_write_failure(id, progress_error);
-            break;
-        }
-        if (!out.empty()) {
-            const auto write_error = co_await detail::write_within(socket, *deadline, options.write_timeout, out);
-            out.clear();
-            if (write_error) {
-                if (metrics && write_error == asio::error::timed_out) metrics->write_timeouts.add();
-                detail::log_write_failure(id, write_error);
-                break;
-            }
-        }
-        if (done) break;
-        // Between messages, a buffer that grew for a body goes back: thousands of idle
-        // connections must not each keep the largest read they ever did.
-        if (read_size > initial_read_size && decoder.at_packet_boundary() &&
-            conn.session().phase() != proto::session_phase::in_message) {
-            decoder.release_if_larger(initial_read_size);
-            read_size = initial_read_size;
         }
     }
-    if (conn.session().phase() != proto::session_phase::closed) conn.on_disconnect();
-    boost::system::error_code ignored;
-    socket.shutdown(stream_socket::shutdown_both, ignored);
-    socket.close(ignored);
-    log_event(log_level::debug, id, "closed", "closed");
-}
+
+    /// The loop for pipelines whose hooks all return at once: no coroutine, unless a write
+    /// would block.
+    static void serve_sync(self c) {
+        for (;;) {
+            switch (c->read_once()) {
+            case read_outcome::closed: return;
+            case read_outcome::would_block: return park(std::move(c));
+            case read_outcome::data: break;
+            }
+            bool done = false;
+            while (auto cmd = c->decoder_.next()) {
+                if (!*cmd) {
+                    c->malformed(cmd->error());
+                    done = true;
+                    break;
+                }
+                const auto timing = c->begin_command(cmd->value());
+                const auto step = c->conn_.handle(cmd->value(), c->out_);
+                if (!c->end_command(timing, step)) {
+                    done = true;
+                    break;
+                }
+            }
+            switch (c->write_now()) {
+            case write_outcome::failed: return c->close();
+            case write_outcome::pending: {
+                auto& executor = c->socket_.get_executor();
+                const std::uint64_t id = c->id_;
+                asio::co_spawn(executor, finish_write(std::move(c), done), [id](std::exception_ptr e) { log_exception(id, e); });
+                return;
+            }
+            case write_outcome::done: break;
+            }
+            if (done) return c->close();
+            if (c->drained_) return park(std::move(c));
+        }
+    }
+
+    /// serve_sync's write that would block: waited for, within the write timeout.
+    static asio::awaitable<void> finish_write(self c, bool done) {
+        // Awaited on a line of its own: with the co_await inside &&, g++ 12 emitted a trap here (SIGILL).
+        const bool written = co_await c->write_rest();
+        if (written && !done) serve_sync(std::move(c));
+        else c->close();
+    }
+
+    /// The loop for pipelines with asynchronous hooks: awaits those, handles the rest at once.
+    static asio::awaitable<void> serve_async(self c) {
+        for (;;) {
+            switch (c->read_once()) {
+            case read_outcome::closed: co_return;
+            case read_outcome::would_block: {
+                park(std::move(c));
+                co_return;
+            }
+            case read_outcome::data: break;
+            }
+            bool done = false;
+            while (auto cmd = c->decoder_.next()) {
+                if (!*cmd) {
+                    c->malformed(cmd->error());
+                    done = true;
+                    break;
+                }
+                const auto timing = c->begin_command(cmd->value());
+                proto::result<proto::session_step> step = proto::session_step::none;
+                if (c->conn_.awaits(cmd->value())) {
+                    step = co_await c->conn_.handle_async(cmd->value(), c->out_);
+                    c->drained_ = false; // bytes may have come while it waited: read before parking
+                } else {
+                    step = c->conn_.handle(cmd->value(), c->out_);
+                }
+                if (c->progress_error_) {
+                    (void)c->conn_.take_hook_error(); // the hook was abandoned for the write, not its own fault
+                    c->write_failed(c->progress_error_);
+                    c->close();
+                    co_return;
+                }
+                if (!c->end_command(timing, step)) {
+                    done = true;
+                    break;
+                }
+            }
+            switch (c->write_now()) {
+            case write_outcome::failed: {
+                c->close();
+                co_return;
+            }
+            case write_outcome::pending:
+                if (const bool written = co_await c->write_rest(); !written) {
+                    c->close();
+                    co_return;
+                }
+                break;
+            case write_outcome::done: break;
+            }
+            if (done) {
+                c->close();
+                co_return;
+            }
+            if (c->drained_) {
+                park(std::move(c));
+                co_return;
+            }
+        }
+    }
+
+    /// Waits for the MTA's next bytes without a coroutine frame, a read buffer or a timer.
+    static void park(self c) {
+        // Between messages a connection keeps no buffer: the next read allocates one of the
+        // size reads have grown to on this connection (an MTA that sends big bodies keeps doing so).
+        if (c->decoder_.at_packet_boundary() && c->conn_.session().phase() != proto::session_phase::in_message)
+            c->decoder_.release_if_larger(0);
+        if (c->out_.capacity() > std::string{}.capacity()) std::string{}.swap(c->out_);
+        auto& socket = c->socket_;
+        c->parked_.park(c->parked_entry_, socket, c->options_.read_timeout);
+        socket.async_wait(stream_socket::wait_read, [c = std::move(c)](boost::system::error_code ec) mutable {
+            c->parked_.unpark(c->parked_entry_);
+            if (c->parked_entry_.expired) {
+                if (c->metrics_) c->metrics_->read_timeouts.add();
+                log_event(log_level::warning, c->id_, "read_timeout", "no data from the MTA within the read timeout: closing");
+                return c->close();
+            }
+            if (ec) return c->close(); // the server is stopping
+            serve(std::move(c));
+        });
+    }
+
+    enum class read_outcome { data, would_block, closed };
+
+    /// One read of what the socket has, into the decoder. `drained_` says whether the socket
+    /// had no more: a read shorter than its buffer empties it, and only then may the
+    /// connection park (the reactor signals new bytes, not bytes left unread).
+    read_outcome read_once() {
+        auto room = decoder_.prepare(read_size_);
+        boost::system::error_code ec;
+        const std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            drained_ = true;
+            return read_outcome::would_block;
+        }
+        if (ec) {
+            if (!decoder_.at_packet_boundary() || conn_.session().phase() == proto::session_phase::in_message)
+                log_event(log_level::info, id_, "closed_mid_message", "the MTA closed the connection in the middle of " +
+                                                   std::string{conn_.session().phase() == proto::session_phase::in_message
+                                                                   ? "a message" : "a packet"});
+            conn_.on_disconnect();
+            return read_outcome::closed;
+        }
+        decoder_.commit(n);
+        drained_ = n < room.size();
+        if (!drained_ && read_size_ < max_read_size) read_size_ *= 2;
+        return read_outcome::data;
+    }
+
+    struct command_timing {
+        char code;
+        std::size_t answered_from;
+        bool timed;
+        std::chrono::steady_clock::time_point started;
+    };
+
+    command_timing begin_command(const proto::command& cmd) const {
+        const char code = metrics_ ? static_cast<char>(proto::kind_of(cmd)) : '\0';
+        // Timed: the commands the MTA may wait on (not macros, which are never answered).
+        const bool timed = metrics_ && code != static_cast<char>(proto::command_kind::macro);
+        return {code, out_.size(), timed, timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{}};
+    }
+
+    /// Counts and logs what handling a command did; false when the connection must close.
+    bool end_command(const command_timing& t, const proto::result<proto::session_step>& step) {
+        if (metrics_) {
+            metrics_->command(t.code);
+            if (out_.size() != t.answered_from) { // answered: how long the MTA waited
+                if (t.timed) metrics_->observe(t.code, std::chrono::steady_clock::now() - t.started);
+                metrics_->answers(t.code, std::string_view{out_}.substr(t.answered_from));
+            }
+        }
+        if (auto failure = conn_.take_hook_error(); !failure.empty()) {
+            if (metrics_) {
+                metrics_->hook_failures.add();
+                if (failure == hook_timeout{}.what()) metrics_->hook_timeouts.add();
+            }
+            log_event(log_level::error, id_, "hook_failed",
+                      "a hook failed, answered " + std::string{to_string(options_.fallback)} + ": " + failure);
+        }
+        if (!step) {
+            if (metrics_) (t.code == 'O' ? metrics_->negotiation_failures : metrics_->protocol_errors).add();
+            log_event(log_level::warning, id_, "protocol_error", "closing on a protocol error: " + step.error().message());
+            return false;
+        }
+        return *step != proto::session_step::close;
+    }
+
+    void malformed(const proto::error& e) {
+        if (metrics_) metrics_->malformed_input.add();
+        log_event(log_level::warning, id_, "malformed_input", "closing on malformed input: " + e.message());
+    }
+
+    enum class write_outcome { done, pending, failed };
+
+    /// Writes the answers without waiting; `pending` leaves what the socket did not take in out_.
+    write_outcome write_now() {
+        std::size_t written = 0;
+        while (written < out_.size()) {
+            boost::system::error_code ec;
+            written += socket_.write_some(asio::buffer(out_.data() + written, out_.size() - written), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                out_.erase(0, written);
+                return write_outcome::pending;
+            }
+            if (ec) {
+                write_failed(ec);
+                return write_outcome::failed;
+            }
+        }
+        out_.clear();
+        return write_outcome::done;
+    }
+
+    /// The rest of out_, waiting for the MTA to read it within the write timeout.
+    asio::awaitable<bool> write_rest() {
+        const socket_deadline::owner deadline{socket_};
+        const auto ec = co_await write_within(socket_, *deadline, options_.write_timeout, out_);
+        out_.clear();
+        drained_ = false; // bytes may have come while it waited: read before parking
+        if (ec) write_failed(ec);
+        co_return !ec;
+    }
+
+    void write_failed(const boost::system::error_code& ec) {
+        if (metrics_ && ec == asio::error::timed_out) metrics_->write_timeouts.add();
+        log_write_failure(id_, ec);
+    }
+
+    void close() {
+        if (conn_.session().phase() != proto::session_phase::closed) conn_.on_disconnect();
+        boost::system::error_code ignored;
+        socket_.shutdown(stream_socket::shutdown_both, ignored);
+        socket_.close(ignored);
+        log_event(log_level::debug, id_, "closed", "closed");
+    }
+
+    static void log_exception(std::uint64_t id, std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            log_event(log_level::error, id, "connection_exception", std::string{"connection ended by an exception: "} + x.what());
+        } catch (...) {
+            log_event(log_level::error, id, "connection_exception", "connection ended by an unknown exception");
+        }
+    }
+
+    // First: a parked connection is found by its entry.
+    parked_connections::entry parked_entry_;
+    stream_socket socket_;
+    parked_connections& parked_;
+    connection_type conn_;
+    proto::command_decoder decoder_;
+    std::string out_;
+    std::size_t read_size_ = initial_read_size;
+    std::uint64_t id_;
+    const server_options& options_;
+    metrics_shard* metrics_;
+    connection_slot slot_;                    // last: the server counts the connection open until it goes
+    boost::system::error_code progress_error_; // a PROGRESS write failed: the connection closes
+    bool drained_ = false;                     // the last read emptied the socket
+};
+
+} // namespace detail
 
 /// A milter served over the network: the typed front of server_core.
 template <class Pipeline>
 class server {
 public:
     server(const Pipeline& pipeline, server_options options)
-        : pipeline_{pipeline}, core_{options, [this](stream_socket s, std::uint64_t id, detail::metrics_shard* metrics) {
-                                          return serve_connection(pipeline_, std::move(s), id, core_.options(), metrics, blocking_);
-                                      }} {
+        : pipeline_{pipeline},
+          core_{options, [this](stream_socket s, std::uint64_t id, detail::metrics_shard* metrics, connection_slot slot) {
+                    detail::connection_runner<Pipeline>::start(pipeline_, std::move(s), id, core_.options(), metrics, blocking_,
+                                                               std::move(slot));
+                }} {
         // Its threads are started only for a milter that has a blocking hook.
         if constexpr (Pipeline::any_blocking())
             blocking_ = std::make_shared<blocking_pool>(options.blocking_threads, options.blocking_queue);

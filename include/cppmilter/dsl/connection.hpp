@@ -299,7 +299,8 @@ protected:
         } else if constexpr (S == stage::rcpt) {
             if constexpr (envelope) editor_.recipients().received(std::string{event.address}, detail::joined(event.esmtp_args));
         } else if constexpr (S == stage::end_of_message) {
-            if constexpr (editing) editor_.reset({headers_.data(), header_count_}, body_.view());
+            if constexpr (editing && buffering >= 2) editor_.reset({headers_.data(), header_count_}, body_.view());
+            else if constexpr (editing) editor_.reset({headers_.data(), header_count_});
         } else if constexpr (S == stage::header) {
             if constexpr (buffering >= 1) keep_header(event);
         } else if constexpr (S == stage::body) {
@@ -460,7 +461,7 @@ protected:
     void reset_message() {
         hana::for_each(states_, [](auto& s) { s.message = {}; });
         header_count_ = 0;
-        body_.clear();
+        if constexpr (buffering >= 2) body_.clear();
         body_skipped_ = false;
     }
 
@@ -479,13 +480,15 @@ protected:
     const Pipeline& pipeline_;
     proto::filter_session session_;
     typename states_of<Pipeline>::type states_{};
-    std::vector<header_field> headers_;
+    // What end of message needs, only where a hook takes it: every idle connection carries these.
+    [[no_unique_address]] std::conditional_t<(buffering >= 1), std::vector<header_field>, detail::no_editor<3>> headers_{};
     std::size_t header_count_ = 0;
-    body_spool body_; // in memory, or in a temporary file above the spill threshold
+    // In memory, or in a temporary file above the spill threshold.
+    [[no_unique_address]] std::conditional_t<(buffering >= 2), body_spool, detail::no_editor<4>> body_{};
     bool body_skipped_ = false;
     cppmilter::end_of_message no_buffer_{};
-    message_headers headers_view_{};
-    whole_message whole_{};
+    [[no_unique_address]] std::conditional_t<(buffering >= 1), message_headers, detail::no_editor<5>> headers_view_{};
+    [[no_unique_address]] std::conditional_t<(buffering >= 2), whole_message, detail::no_editor<6>> whole_{};
     verdict fallback_;
     std::string hook_error_;
     [[no_unique_address]] std::conditional_t<editing, mail::message_editor, detail::no_editor<0>> editor_{};

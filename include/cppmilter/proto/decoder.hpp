@@ -7,10 +7,10 @@
 #include <cppmilter/proto/replies.hpp>
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
-#include <vector>
 
 namespace cppmilter::proto {
 
@@ -58,17 +58,18 @@ public:
     /// big chunks): a connection that once took a large message does not keep its memory.
     /// Views from next() die with it.
     void release_if_larger(std::size_t keep) noexcept {
-        if (begin_ == end_ && buffer_.size() > keep) {
-            std::vector<char>{}.swap(buffer_);
-            begin_ = end_ = 0;
+        if (begin_ == end_ && capacity_ > keep) {
+            buffer_.reset();
+            capacity_ = begin_ = end_ = 0;
         }
     }
-    std::size_t capacity() const noexcept { return buffer_.size(); }
+    std::size_t capacity() const noexcept { return capacity_; }
 
 private:
     void make_room(std::size_t n);
 
-    std::vector<char> buffer_;
+    std::unique_ptr<char[]> buffer_;
+    std::size_t capacity_ = 0;
     std::size_t begin_ = 0; // first byte not yet handed out
     std::size_t end_ = 0;   // one past the last received byte
     std::size_t max_payload_;

@@ -49,7 +49,7 @@ struct negotiated_options {
 result<optneg_reply> negotiate(const optneg& offer, const negotiation_request& request);
 
 /// Macro values received for one connection (§3.2), copied out of the packets because those
-/// die with the decoder's buffer. Storage per stage is reused: no allocation after warm-up.
+/// die with the decoder's buffer. The storage is reused: no allocation after warm-up.
 class macro_table {
 public:
     /// Stores the MACRO packet for its stage; later stages are forgotten like libmilter
@@ -68,7 +68,11 @@ public:
 
 private:
     static constexpr std::size_t slot_count = 10; // C H M R T L N B E, then U
-    std::array<std::string, slot_count> raw_{};
+    std::string_view part(std::size_t i) const noexcept;
+
+    // One string, not one per stage: every idle connection holds its macros.
+    std::string data_;
+    std::array<std::uint32_t, slot_count> ends_{};
 };
 
 /// What the caller does after handing a command to the session.
