@@ -5,12 +5,15 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 namespace cppmilter::asio_server {
+
+unsigned default_threads() noexcept { return std::max(1u, std::thread::hardware_concurrency() / 2); }
 
 std::string_view to_string(fallback_verdict f) noexcept {
     switch (f) {
@@ -65,7 +68,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
     desc.add_options()
         ("config", po::value(&config)->value_name("FILE"), "read options from FILE (name = value lines, # comments; the command line wins); the milter options are re-read on SIGHUP")
         ("listen,l", po::value(&listen)->composing(), "socket to listen on (repeatable): inet:PORT@HOST, inet:HOST:PORT, inet6:PORT@HOST, [::1]:PORT, unix:/path, local:/path, fd:N; none: systemd socket activation")
-        ("threads", po::value(&threads), "worker threads (default: one per hardware thread)")
+        ("threads", po::value(&threads), "worker threads, each an event loop (default: half the hardware threads, at least 1)")
         ("max-connections", po::value(&max_connections), "concurrent MTA connections before new ones are closed (default 4096)")
         ("timeout", po::value(&timeout), "close a connection whose MTA sends nothing for this long (default 10m)")
         ("write-timeout", po::value(&write_timeout), "close a connection whose MTA has not read an answer after this long (default 5m)")
@@ -135,7 +138,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         if (!o.metrics_listen.empty())
             if (auto spec = parse_listen_spec(o.metrics_listen); !spec) throw usage{"--metrics-listen: " + spec.error()};
         if (!threads.empty()) o.threads = parse_number<unsigned>("threads", threads, 1, 1024);
-        if (o.threads == 0) o.threads = std::max(1u, std::thread::hardware_concurrency());
+        if (o.threads == 0) o.threads = default_threads();
         if (!max_connections.empty()) o.max_connections = parse_number<std::size_t>("max-connections", max_connections, 1, 1'000'000);
         if (!timeout.empty()) o.read_timeout = parse_duration("timeout", timeout);
         if (!write_timeout.empty()) o.write_timeout = parse_duration("write-timeout", write_timeout);
