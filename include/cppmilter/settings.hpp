@@ -144,6 +144,16 @@ public:
         return (*this)(name, member, "", help);
     }
 
+    /// The milter's default for the server's --threads, where the command line and --config
+    /// give none: a milter whose hooks are heavy CPU work (signing) says how many cores it
+    /// wants, e.g. `o.default_threads(std::thread::hardware_concurrency())`. 0 (unset): the
+    /// server's default, half the hardware threads.
+    option_list& default_threads(unsigned n) noexcept {
+        default_threads_ = n;
+        return *this;
+    }
+    unsigned default_threads() const noexcept { return default_threads_; }
+
     const std::vector<option_spec>& specs() const noexcept { return specs_; }
     /// Sets option `index` of `target` from one command-line or file value (a flag's text is
     /// ignored). Throws settings_error naming the option when the text does not fit.
@@ -157,6 +167,7 @@ private:
     }
     std::vector<option_spec> specs_;
     std::vector<std::function<void(T&, std::string_view)>> assign_;
+    unsigned default_threads_ = 0;
 };
 
 namespace asio_server {
@@ -172,6 +183,8 @@ public:
     /// Runs the pending value's check() and, if it passes, makes it the current value.
     /// Throws (and keeps the current value) if check() throws.
     virtual void publish() = 0;
+    /// option_list::default_threads (0: not set).
+    virtual unsigned default_threads() const = 0;
 };
 } // namespace asio_server
 
@@ -230,6 +243,7 @@ public:
         return options().specs();
     }
     void assign(std::size_t index, std::string_view text) override { options().assign(*pending_, index, text); }
+    unsigned default_threads() const override { return options().default_threads(); }
     void publish() override {
         auto value = std::move(pending_);
         if (!value) throw std::logic_error{"cppmilter::settings::publish without begin"};

@@ -64,11 +64,15 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
     std::string blocking_threads, blocking_queue, body_spill;
     std::string log_format_text, config, threads, max_connections, timeout, write_timeout, hook_timeout, progress, shutdown, max_packet, mode, fallback, level;
 
+    const unsigned milter_threads = user != nullptr ? user->default_threads() : 0; // the milter's own default
+    const std::string threads_help =
+        milter_threads != 0 ? "worker threads, each an event loop (default for this milter: " + std::to_string(milter_threads) + ")"
+                            : "worker threads, each an event loop (default: half the hardware threads, at least 1)";
     po::options_description desc{std::string{program} + " options"};
     desc.add_options()
         ("config", po::value(&config)->value_name("FILE"), "read options from FILE (name = value lines, # comments; the command line wins); the milter options are re-read on SIGHUP")
         ("listen,l", po::value(&listen)->composing(), "socket to listen on (repeatable): inet:PORT@HOST, inet:HOST:PORT, inet6:PORT@HOST, [::1]:PORT, unix:/path, local:/path, fd:N; none: systemd socket activation")
-        ("threads", po::value(&threads), "worker threads, each an event loop (default: half the hardware threads, at least 1)")
+        ("threads", po::value(&threads), threads_help.c_str())
         ("max-connections", po::value(&max_connections), "concurrent MTA connections before new ones are closed (default 4096)")
         ("timeout", po::value(&timeout), "close a connection whose MTA sends nothing for this long (default 10m)")
         ("write-timeout", po::value(&write_timeout), "close a connection whose MTA has not read an answer after this long (default 5m)")
@@ -138,7 +142,7 @@ command_line parse_command_line(int argc, const char* const* argv, std::string_v
         if (!o.metrics_listen.empty())
             if (auto spec = parse_listen_spec(o.metrics_listen); !spec) throw usage{"--metrics-listen: " + spec.error()};
         if (!threads.empty()) o.threads = parse_number<unsigned>("threads", threads, 1, 1024);
-        if (o.threads == 0) o.threads = default_threads();
+        if (o.threads == 0) o.threads = milter_threads != 0 ? milter_threads : default_threads();
         if (!max_connections.empty()) o.max_connections = parse_number<std::size_t>("max-connections", max_connections, 1, 1'000'000);
         if (!timeout.empty()) o.read_timeout = parse_duration("timeout", timeout);
         if (!write_timeout.empty()) o.write_timeout = parse_duration("write-timeout", write_timeout);

@@ -5,10 +5,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <unistd.h>
@@ -134,6 +136,29 @@ BOOST_AUTO_TEST_CASE(help_lists_the_options_and_print_negotiation_does_not_check
     BOOST_TEST(s.current().name == "default");
     // ... but an option it does not know is still an error.
     BOOST_TEST(parse(s, {"--hue", "blue", "--print-negotiation"}).exit_code == 64);
+}
+
+struct cpu_heavy {
+    static void declare(cm::option_list<cpu_heavy>& o) { o.default_threads(3); }
+};
+
+BOOST_AUTO_TEST_CASE(a_milter_may_choose_its_default_threads) {
+    // The server's own default: half the hardware threads, at least one.
+    cm::settings<every_kind> plain;
+    BOOST_TEST(parse(plain, {"--listen", "unix:/tmp/x.sock"}).options.threads == srv::default_threads());
+    BOOST_TEST(srv::default_threads() == std::max(1u, std::thread::hardware_concurrency() / 2));
+
+    cm::settings<cpu_heavy> heavy;
+    auto parse_heavy = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), "milter");
+        std::vector<const char*> argv;
+        for (const auto& a : args) argv.push_back(a.c_str());
+        return srv::parse_command_line(static_cast<int>(argv.size()), argv.data(), "milter", "1", &heavy);
+    };
+    BOOST_TEST(parse_heavy({"--listen", "unix:/tmp/x.sock"}).options.threads == 3u);
+    BOOST_TEST(parse_heavy({"--listen", "unix:/tmp/x.sock", "--threads", "5"}).options.threads == 5u); // the command line wins
+    const auto help = parse_heavy({"--help"});
+    BOOST_TEST(help.message.find("this milter: 3)") != std::string::npos, help.message);
 }
 
 BOOST_AUTO_TEST_CASE(set_checks_and_pin_keeps_a_value_across_a_reload) {
