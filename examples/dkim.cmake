@@ -48,7 +48,12 @@ if(NOT (CPPMILTER_OPENDKIM_INCLUDE_DIR AND CPPMILTER_OPENDKIM_LIBRARY AND CPPMIL
 endif()
 
 # ---- the milter: its engine is a library so that the harness tests link the same code
-add_library(dkim_engine STATIC dkim_engine.cpp)
+add_library(dkim_engine STATIC dkim_engine.cpp dkim_key_cache.cpp)
+# libopendkim decodes the key text for every signature: its call goes to a cache of decoded
+# keys instead (dkim_key_cache.cpp; takes effect where libopendkim is linked statically).
+target_link_options(dkim_engine INTERFACE "LINKER:--wrap=PEM_read_bio_PrivateKey")
+# For the tests: whether libopendkim's own calls go through it (a static libopendkim).
+target_compile_definitions(dkim_engine INTERFACE $<$<BOOL:${cppmilter_dkim_static}>:CPPMILTER_DKIM_KEY_CACHE>)
 target_include_directories(dkim_engine PRIVATE ${CPPMILTER_OPENDKIM_INCLUDE_DIR})
 target_link_libraries(dkim_engine
     PUBLIC cppmilter::server cppmilter::mail cppmilter::dns

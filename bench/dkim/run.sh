@@ -23,7 +23,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-build=${BUILD:-$root/build}
+build=$(realpath -m "${BUILD:-$root/build}") # absolute: the milters are given socket paths under it
 rounds=${ROUNDS:-3}
 duration=${DURATION:-3s}
 connections=${CONNECTIONS:-"16 64"}

@@ -21,7 +21,7 @@ endif()
 
 # Sign, verify, failures, choices and settings, in-process (the harness plays Postfix).
 add_executable(dkim_tests ${CMAKE_CURRENT_LIST_DIR}/dkim_test.cpp)
-target_link_libraries(dkim_tests PRIVATE cppmilter_test_support dkim_engine)
+target_link_libraries(dkim_tests PRIVATE cppmilter_test_support dkim_engine) # OpenSSL comes with dkim_engine
 target_include_directories(dkim_tests PRIVATE ${PROJECT_SOURCE_DIR}/examples)
 target_compile_definitions(dkim_tests PRIVATE ${cppmilter_dkim_test_defs})
 cppmilter_add_suites(dkim_tests dkim_round_trip dkim_failures dkim_signing_choices dkim_settings_check)

@@ -11,8 +11,13 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -451,6 +456,33 @@ BOOST_AUTO_TEST_CASE(the_signed_header_set_can_be_chosen) {
     auto m = signed_by(s, plain());
     BOOST_TEST(tag(first_signature(m), "h") == "From:Subject");
     BOOST_TEST(verified(m).starts_with("mx.test; dkim=pass "));
+}
+
+// examples/dkim_key_cache.cpp: libopendkim's PEM_read_bio_PrivateKey (a memory BIO, no pass
+// phrase callback) gets the key decoded the first time, where libopendkim is linked
+// statically (this test links like the dkim binary); messages signed that way verify.
+BOOST_AUTO_TEST_CASE(the_signing_key_is_decoded_once) {
+    std::ifstream file{data + "/rsa2048.pem"};
+    const std::string pem{std::istreambuf_iterator<char>{file}, {}};
+    auto decode = [&](pem_password_cb* callback) {
+        BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+        EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, callback, nullptr);
+        BIO_free(bio);
+        return key;
+    };
+    EVP_PKEY* first = decode(nullptr);
+    EVP_PKEY* second = decode(nullptr);
+    BOOST_TEST_REQUIRE(first != nullptr);
+#ifdef CPPMILTER_DKIM_KEY_CACHE
+    BOOST_TEST(first == second); // the same key, one more reference
+#endif
+    // A caller with a pass-phrase callback (the settings check) always decodes.
+    EVP_PKEY* own = decode([](char*, int, int, void*) { return 0; });
+    BOOST_TEST_REQUIRE(own != nullptr);
+    BOOST_TEST(own != first);
+    BOOST_TEST(EVP_PKEY_eq(own, first) == 1);
+    for (EVP_PKEY* k : {first, second, own}) EVP_PKEY_free(k);
+    for (int i = 0; i < 3; ++i) BOOST_TEST(verified(signed_by(signer({rsa_key}), plain())).starts_with("mx.test; dkim=pass "));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
