@@ -87,11 +87,12 @@ std::string_view macro_table::part(std::size_t i) const noexcept {
     return std::string_view{data_}.substr(begin, ends_[i] - begin);
 }
 
-void macro_table::store(const macro& m) {
-    const auto slot = slot_letters.find(m.stage);
-    if (slot == std::string_view::npos) return; // §3.2: accept any letter, use none we don't know
-    const std::string_view pairs = m.pairs.raw();
+template <class Append>
+void macro_table::store_slot(std::size_t slot, std::size_t size, Append append) {
     if (slot == unknown_slot) {
+        std::string pairs;
+        pairs.reserve(size);
+        append(pairs);
         const auto old_size = static_cast<std::ptrdiff_t>(ends_[0]);
         data_.replace(0, ends_[0], pairs);
         const auto shift = static_cast<std::ptrdiff_t>(pairs.size()) - old_size;
@@ -102,17 +103,51 @@ void macro_table::store(const macro& m) {
     // same); a new CONNECT also forgets U's.
     const std::size_t i = slot + 1;
     const std::size_t keep = slot == 0 ? 0 : ends_[i - 1];
-    if (keep + pairs.size() > data_.capacity()) {
+    if (keep + size > data_.capacity()) {
         // Grown to fit exactly, not doubled: an idle connection keeps this string.
         std::string bigger;
-        bigger.reserve(keep + pairs.size());
+        bigger.reserve(keep + size);
         bigger.append(data_, 0, keep);
         data_.swap(bigger);
     }
     if (slot == 0) ends_[0] = 0;
     data_.resize(keep);
-    data_.append(pairs);
+    append(data_);
     for (std::size_t later = i; later < ends_.size(); ++later) ends_[later] = static_cast<std::uint32_t>(data_.size());
+}
+
+void macro_table::store(const macro& m) {
+    const auto slot = slot_letters.find(m.stage);
+    if (slot == std::string_view::npos) return; // §3.2: accept any letter, use none we don't know
+    const std::string_view pairs = m.pairs.raw();
+    store_slot(slot, pairs.size(), [&](std::string& to) { to.append(pairs); });
+}
+
+void macro_table::store(const macro& m, const symbol_lists& keep) {
+    const auto slot = slot_letters.find(m.stage);
+    if (slot == std::string_view::npos) return;
+    auto listed = [&](std::string_view name) {
+        const auto wanted = bare_name(name);
+        for (const auto& list : keep) {
+            if (!list) continue;
+            for (std::size_t at = 0; at < list->size();) { // names separated by spaces
+                const auto end = std::min(list->find(' ', at), list->size());
+                if (end > at && bare_name(list->substr(at, end - at)) == wanted) return true;
+                at = end + 1;
+            }
+        }
+        return false;
+    };
+    std::size_t size = 0;
+    for (auto [name, value] : m.pairs)
+        if (listed(name)) size += name.size() + value.size() + 2;
+    store_slot(slot, size, [&](std::string& to) {
+        for (auto [name, value] : m.pairs) {
+            if (!listed(name)) continue;
+            to.append(name).push_back('\0');
+            to.append(value).push_back('\0');
+        }
+    });
 }
 
 void macro_table::clear_message() {
@@ -234,7 +269,7 @@ result<session_event> filter_session::on_command(const command& cmd, std::string
 
     if (phase_ == session_phase::awaiting_optneg) {
         if (k != command_kind::optneg) return out_of_order(k, "before OPTNEG");
-        auto reply = negotiate(std::get<optneg>(cmd), request_);
+        auto reply = negotiate(std::get<optneg>(cmd), *request_);
         if (!reply) return reply.error();
         if (auto ok = encode(out, *reply); !ok) return ok.error();
         options_ = {reply->version, reply->actions, reply->protocol};
@@ -252,7 +287,8 @@ result<session_event> filter_session::on_command(const command& cmd, std::string
 
     switch (k) {
     case command_kind::macro:
-        macros_.store(std::get<macro>(cmd));
+        if (request_->keep_listed_macros_only) macros_.store(std::get<macro>(cmd), request_->macros);
+        else macros_.store(std::get<macro>(cmd));
         return session_event{};
     case command_kind::abort: { // §3.10: idempotent, at any time after negotiation
         owed_.reset();

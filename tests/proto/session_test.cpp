@@ -390,4 +390,47 @@ BOOST_AUTO_TEST_CASE(later_stage_macros_are_forgotten) {
     BOOST_TEST(m.session.macros().find("j").value() == "mx");
 }
 
+BOOST_AUTO_TEST_CASE(the_stages_are_kept_apart_in_one_string) {
+    mta m;
+    mta_macro(m, 'U', raw("u\0first\0"));
+    mta_macro(m, 'C', raw("j\0mx\0"));
+    mta_macro(m, 'H', raw("{tls_version}\0TLSv1.3\0"));
+    mta_macro(m, 'U', raw("u\0a longer second value\0")); // U sits before the stages: they move
+    BOOST_TEST(m.session.macros().find("u").value() == "a longer second value");
+    BOOST_TEST(m.session.macros().find("j").value() == "mx");
+    BOOST_TEST(m.session.macros().find("tls_version").value() == "TLSv1.3");
+    mta_macro(m, 'M', raw("i\0Q1\0"));
+    mta_macro(m, 'C', raw("j\0mx2\0")); // a new CONNECT's macros: the rest is forgotten, U's too
+    BOOST_TEST(m.session.macros().find("j").value() == "mx2");
+    BOOST_TEST(!m.session.macros().find("u").has_value());
+    BOOST_TEST(!m.session.macros().find("tls_version").has_value());
+    BOOST_TEST(!m.session.macros().find("i").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(only_listed_macros_are_kept_when_asked) {
+    proto::negotiation_request request;
+    request.macros[0] = "{client_addr} j"; // connect
+    request.macros[3] = "i";               // another stage's list
+    request.keep_listed_macros_only = true;
+    mta m{request};
+    mta_macro(m, 'C', raw("j\0mx\0{daemon_name}\0mx\0client_addr\0" "192.0.2.1\0v\0Postfix 3.7\0"));
+    BOOST_TEST(m.session.macros().find("j").value() == "mx");
+    BOOST_TEST(m.session.macros().find("{client_addr}").value() == "192.0.2.1"); // {x} and x alike
+    BOOST_TEST(!m.session.macros().find("daemon_name").has_value());
+    BOOST_TEST(!m.session.macros().find("v").has_value());
+    BOOST_TEST(m.session.macros().stage('C').size() == 2u);
+    // A name listed for another stage is kept wherever it comes.
+    mta_macro(m, 'M', raw("i\0Q1\0{mail_addr}\0a@example.org\0"));
+    BOOST_TEST(m.session.macros().find("i").value() == "Q1");
+    BOOST_TEST(!m.session.macros().find("mail_addr").has_value());
+    // Nothing listed at all: nothing kept.
+    mta none{proto::negotiation_request{.keep_listed_macros_only = true}};
+    mta_macro(none, 'C', raw("j\0mx\0"));
+    BOOST_TEST(none.session.macros().stage('C').size() == 0u);
+    // Without the flag, everything is kept (the default).
+    mta all;
+    mta_macro(all, 'C', raw("j\0mx\0{daemon_name}\0mx\0"));
+    BOOST_TEST(all.session.macros().stage('C').size() == 2u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -145,7 +145,7 @@ public:
 protected:
     struct derived_tag {};
     connection(const Pipeline& p, verdict fallback, derived_tag)
-        : pipeline_{p}, session_{Pipeline::negotiation.request()}, fallback_{std::move(fallback)} {}
+        : pipeline_{p}, session_{&negotiation_request}, fallback_{std::move(fallback)} {}
 
     /// Hands the command to the session and carries out everything but the hook call: state
     /// resets, abort and close hooks.
@@ -172,6 +172,15 @@ protected:
     static constexpr int buffering = Pipeline::eom_buffering();
     static constexpr bool editing = Pipeline::eom_editing();
     static constexpr bool envelope = Pipeline::eom_envelope();
+
+    // One per pipeline type, for all its connections (the session keeps its address). A hook
+    // reads only the macros it declared, so only those are kept; a pipeline that edits the
+    // message also reads `v` (which MTA: its header index rules) and keeps every macro.
+    static constexpr proto::negotiation_request negotiation_request = [] {
+        auto request = Pipeline::negotiation.request();
+        request.keep_listed_macros_only = !editing;
+        return request;
+    }();
 
     /// What the hooks of one stage decided, in the order they ran: the first verdict that is
     /// not next, and (at end of message) whether applying the modifications failed.

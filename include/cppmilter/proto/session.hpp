@@ -8,9 +8,11 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace cppmilter::proto {
 
@@ -27,6 +29,11 @@ struct negotiation_request {
     /// required: an MTA without it gets no lists). Views: the strings must outlive the session
     /// (the DSL passes string literals built at compile time).
     symbol_lists macros{};
+    /// Keep only the macros named in `macros` (in any stage's list) and drop the others the
+    /// MTA sends: Postfix sends its default set when no list was asked for, and every idle
+    /// connection would hold it. For filters that read no other macro (the DSL: a hook reads
+    /// only what it declared).
+    bool keep_listed_macros_only = false;
 };
 
 /// What was agreed for one connection.
@@ -56,6 +63,9 @@ public:
     /// does (a new MAIL's macros make the previous RCPT/DATA/... values stale).
     /// Letters other than C H M R T U L N B E are accepted and ignored.
     void store(const macro& m);
+    /// The same, keeping only the pairs whose name (`x` and `{x}` alike) is in one of `keep`'s
+    /// lists.
+    void store(const macro& m, const symbol_lists& keep);
     /// Forgets the macros of the message transaction (MAIL and later stages).
     void clear_message();
     void clear();
@@ -69,6 +79,9 @@ public:
 private:
     static constexpr std::size_t slot_count = 10; // C H M R T L N B E, then U
     std::string_view part(std::size_t i) const noexcept;
+    /// Stores `pairs` (size bytes once filtered) for the stage in `slot`.
+    template <class Append>
+    void store_slot(std::size_t slot, std::size_t size, Append append);
 
     // One string, not one per stage: every idle connection holds its macros.
     std::string data_;
@@ -115,7 +128,11 @@ std::string_view to_string(session_phase p) noexcept;
 /// state. Rejects real violations with errc::out_of_order and the phase in error::field.
 class filter_session {
 public:
-    explicit filter_session(negotiation_request request = {}) : request_{request} {}
+    explicit filter_session(negotiation_request request = {})
+        : request_{std::make_shared<const negotiation_request>(std::move(request))} {}
+    /// The same with a request that outlives the session (a static one, as the DSL's): the
+    /// session keeps only its address, which thousands of idle connections notice.
+    explicit filter_session(const negotiation_request* request) : request_{std::shared_ptr<void>{}, request} {}
 
     /// Processes one command. For OPTNEG the reply is appended to `out`.
     result<session_event> on_command(const command& cmd, std::string& out);
@@ -144,7 +161,7 @@ private:
     session_event deliver(command_kind k, bool aborted = false);
     bool reset_message(bool forget_macros = true) noexcept;
 
-    negotiation_request request_;
+    std::shared_ptr<const negotiation_request> request_; // owning, or not (above)
     negotiated_options options_{};
     macro_table macros_;
     session_phase phase_ = session_phase::awaiting_optneg;
