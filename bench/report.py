@@ -3,7 +3,9 @@
 
     bench/report.py RESULTS.tsv OUTDIR
 
-Each figure is the median over the rounds (errors: the sum). Ratios: to libmilter in the same scenario, and to the limit playing the same round trips
+Each figure is the median over the rounds with the smallest and largest in brackets (errors: the
+sum). Ratios are taken round by round, peers side by side, then summarised the same way: to
+libmilter in the same scenario, and to the limit playing the same round trips
 (limit_nr for cppmilter, whose stamp negotiates NR for every stage but end of message; limit,
 every command answered, for the others)."""
 import csv
@@ -30,7 +32,7 @@ SCENARIOS = {
     "c256": "256 connections, 1 KiB bodies",
     "u64": "64 connections over a UNIX socket, 1 KiB bodies",
     "big": "16 connections, 256 KiB bodies",
-    "idle": "1,000 idle connections (memory only)",
+    "idle": "Idle connections (memory only)",
 }
 
 
@@ -41,53 +43,72 @@ def number(text):
         return 0.0
 
 
-def ratio(a, b):
-    return f"{a / b:.2f}x" if a and b else "-"
+def spread(values, fmt):
+    """median (min-max) of the rounds; just the value for one round."""
+    values = [v for v in values if v]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(statistics.median(values))} ({fmt(min(values))}-{fmt(max(values))})"
 
 
 def main():
     results, out = Path(sys.argv[1]), Path(sys.argv[2])
     rows = list(csv.DictReader(results.open(), delimiter="\t"))
-    by = {}
-    for key in dict.fromkeys((r["peer"], r["scenario"]) for r in rows):
-        runs = [r for r in rows if (r["peer"], r["scenario"]) == key]
-        merged = {f: str(statistics.median(number(r[f]) for r in runs)) for f in runs[0] if f not in
-                  ("round", "peer", "scenario")}
-        merged["errors"] = str(int(sum(number(r["errors"]) for r in runs)))
-        merged["rounds"] = str(len(runs))
-        # The generator's CPU time over the run's length: near 100 % it would be the bottleneck.
-        merged["loadgen_cpu"] = str(statistics.median(
-            number(r["loadgen_cpu_s"]) / number(r["seconds"]) if number(r["seconds"]) else 0 for r in runs))
-        by[key] = merged
+    runs = {}  # (peer, scenario) -> {round: row}
+    for r in rows:
+        runs.setdefault((r["peer"], r["scenario"]), {})[r["round"]] = r
     peers = list(dict.fromkeys(r["peer"] for r in rows))
+
+    def per_round(peer, scenario, field):
+        return [number(r[field]) for r in runs.get((peer, scenario), {}).values()]
+
+    def ratios(peer, other, scenario, field="msgs_per_s"):
+        """peer / other, round by round (the two ran side by side in each round)."""
+        mine, theirs = runs.get((peer, scenario), {}), runs.get((other, scenario), {})
+        return [number(mine[k][field]) / number(theirs[k][field])
+                for k in mine if k in theirs and number(theirs[k][field])]
+
     lines = []
     for scenario, title in SCENARIOS.items():
-        present = [p for p in peers if (p, scenario) in by]
+        present = [p for p in peers if (p, scenario) in runs]
         if not present:
             continue
         lines += [f"### {title}", ""]
         if scenario == "idle":
-            base = number(by.get(("libmilter", scenario), {}).get("hwm_kb"))
-            lines += ["| peer | peak RSS (VmHWM) | vs libmilter | errors |", "|---|---:|---:|---:|"]
+            def per_connection(peer):
+                r = next(iter(runs[(peer, scenario)].values()))
+                n = number(r["connections"])
+                return (number(r["hwm_kb"]) - number(r.get("base_kb"))) / n if n else 0.0
+            base = per_connection("libmilter") if ("libmilter", scenario) in runs else 0.0
+            lines += ["| peer | connections | RSS before | peak RSS (VmHWM) | KiB per connection | vs libmilter | errors |",
+                      "|---|---:|---:|---:|---:|---:|---:|"]
             for p in present:
-                r = by[(p, scenario)]
-                hwm = number(r["hwm_kb"])
-                lines.append(f"| {LABELS.get(p, p)} | {hwm / 1024:.1f} MiB | {ratio(hwm, base)} | {r['errors']} |")
+                r = next(iter(runs[(p, scenario)].values()))
+                kib = per_connection(p)
+                lines.append(f"| {LABELS.get(p, p)} | {number(r['connections']):,.0f} "
+                             f"| {number(r.get('base_kb')) / 1024:.1f} MiB | {number(r['hwm_kb']) / 1024:.1f} MiB "
+                             f"| {kib:.2f} | {f'{kib / base:.2f}x' if kib and base else '-'} | {r['errors']} |")
         else:
-            lib = by.get(("libmilter", scenario), {})
             lines += ["| peer | msgs/s | vs libmilter | vs limit | p50 ms | p99 ms | p99 vs libmilter | max ms "
                       "| errors | VmHWM | loadgen CPU |",
                       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
             for p in present:
-                r = by[(p, scenario)]
-                rate = number(r["msgs_per_s"])
-                limit = by.get((SAME_ROUND_TRIPS.get(p, "limit"), scenario), {})
+                limit = SAME_ROUND_TRIPS.get(p, "limit")
+                errors = int(sum(per_round(p, scenario, "errors")))
+                cpu = [number(r["loadgen_cpu_s"]) / number(r["seconds"])
+                       for r in runs[(p, scenario)].values() if number(r["seconds"])]
                 lines.append(
-                    f"| {LABELS.get(p, p)} | {rate:,.0f} | {ratio(rate, number(lib.get('msgs_per_s')))} "
-                    f"| {ratio(rate, number(limit.get('msgs_per_s')))} | {number(r['p50_ms']):.2f} "
-                    f"| {number(r['p99_ms']):.2f} | {ratio(number(r['p99_ms']), number(lib.get('p99_ms')))} "
-                    f"| {number(r['max_ms']):.1f} | {r['errors']} | {number(r['hwm_kb']) / 1024:.1f} MiB "
-                    f"| {number(r['loadgen_cpu']) * 100:.0f} % |")
+                    f"| {LABELS.get(p, p)} | {spread(per_round(p, scenario, 'msgs_per_s'), lambda v: f'{v:,.0f}')} "
+                    f"| {spread(ratios(p, 'libmilter', scenario), lambda v: f'{v:.2f}x')} "
+                    f"| {spread(ratios(p, limit, scenario), lambda v: f'{v:.2f}x')} "
+                    f"| {spread(per_round(p, scenario, 'p50_ms'), lambda v: f'{v:.2f}')} "
+                    f"| {spread(per_round(p, scenario, 'p99_ms'), lambda v: f'{v:.2f}')} "
+                    f"| {spread(ratios(p, 'libmilter', scenario, 'p99_ms'), lambda v: f'{v:.2f}x')} "
+                    f"| {spread(per_round(p, scenario, 'max_ms'), lambda v: f'{v:.1f}')} | {errors} "
+                    f"| {statistics.median(per_round(p, scenario, 'hwm_kb')) / 1024:.1f} MiB "
+                    f"| {statistics.median(cpu) * 100 if cpu else 0:.0f} % |")
         lines.append("")
     (out / "table.md").write_text("\n".join(lines))
 
@@ -97,7 +118,7 @@ def main():
     plotted = 0
     with data.open("w") as f:
         for p in peers:
-            points = [(n, number(by[(p, s)]["msgs_per_s"])) for s, n in counts.items() if (p, s) in by]
+            points = [(n, statistics.median(per_round(p, s, "msgs_per_s"))) for s, n in counts.items() if (p, s) in runs]
             if not points:
                 continue
             plotted += 1
