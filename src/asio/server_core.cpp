@@ -27,7 +27,7 @@ std::string octal(unsigned mode) {
 }
 } // namespace
 
-struct server_core::impl : connection_slot::owner {
+struct server_core::impl final : connection_slot::owner {
     server_options options;
     connection_handler handler;
 
