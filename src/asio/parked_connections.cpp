@@ -38,6 +38,27 @@ void parked_connections::unpark(entry& e) noexcept {
     if (first_ == nullptr) in_order_ = true;
 }
 
+void parked_connections::lend(proto::command_decoder& decoder) noexcept {
+    if (decoder.capacity() != 0) return;
+    for (auto& spare : spare_)
+        if (spare.bytes) return decoder.adopt_storage(spare);
+}
+
+void parked_connections::give_back(proto::command_decoder& decoder) noexcept {
+    auto returned = decoder.take_storage();
+    if (!returned.bytes) return;
+    // Into an empty slot, else in place of the smallest spare if it is smaller.
+    auto* smallest = &spare_[0];
+    for (auto& spare : spare_) {
+        if (!spare.bytes) {
+            spare = std::move(returned);
+            return;
+        }
+        if (spare.capacity < smallest->capacity) smallest = &spare;
+    }
+    if (smallest->capacity < returned.capacity) *smallest = std::move(returned);
+}
+
 void parked_connections::arm(clock::time_point when) {
     armed_for_ = when;
     timer_.expires_at(when); // cancels an earlier wait: its handler sees operation_aborted

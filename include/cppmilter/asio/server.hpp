@@ -329,10 +329,11 @@ private:
 
     /// Waits for the MTA's next bytes without a coroutine frame, a read buffer or a timer.
     static void park(self c) {
-        // Between messages a connection keeps no buffer: the next read allocates one of the
-        // size reads have grown to on this connection (an MTA that sends big bodies keeps doing so).
+        // Between messages a connection keeps no buffer: it goes to the thread's spares, and
+        // the next read takes one from there (or allocates one of the size reads have grown to
+        // on this connection: an MTA that sends big bodies keeps doing so).
         if (c->decoder_.at_packet_boundary() && c->conn_.session().phase() != proto::session_phase::in_message)
-            c->decoder_.release_if_larger(0);
+            c->parked_.give_back(c->decoder_);
         if (c->out_.capacity() > std::string{}.capacity()) std::string{}.swap(c->out_);
         auto& socket = c->socket_;
         c->parked_.park(c->parked_entry_, socket, c->options_.read_timeout);
@@ -357,6 +358,7 @@ private:
     /// had no more: a read shorter than its buffer empties it, and only then may the
     /// connection park (the reactor signals new bytes, not bytes left unread).
     read_outcome read_once() {
+        parked_.lend(decoder_);
         auto room = decoder_.prepare(read_size_);
         boost::system::error_code ec;
         const std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);

@@ -11,6 +11,7 @@
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 
 namespace cppmilter::proto {
 
@@ -65,6 +66,26 @@ public:
     }
     std::size_t capacity() const noexcept { return capacity_; }
 
+    /// A buffer lent out and back (a server keeps a few per thread for the connections that
+    /// read, instead of one per connection).
+    struct storage {
+        std::unique_ptr<char[]> bytes;
+        std::size_t capacity = 0;
+    };
+    /// Gives the buffer away if it holds nothing (else returns an empty storage).
+    storage take_storage() noexcept {
+        if (begin_ != end_ || !buffer_) return {};
+        begin_ = end_ = 0;
+        return {std::move(buffer_), std::exchange(capacity_, 0)};
+    }
+    /// Uses `s` as the buffer if this reader has none; else leaves `s` as it was.
+    void adopt_storage(storage& s) noexcept {
+        if (buffer_ || !s.bytes) return;
+        buffer_ = std::move(s.bytes);
+        capacity_ = std::exchange(s.capacity, 0);
+        begin_ = end_ = 0;
+    }
+
 private:
     void make_room(std::size_t n);
 
@@ -91,6 +112,9 @@ public:
     bool at_packet_boundary() const noexcept { return reader_.at_packet_boundary(); }
     void release_if_larger(std::size_t keep) noexcept { reader_.release_if_larger(keep); }
     std::size_t capacity() const noexcept { return reader_.capacity(); }
+    using storage = packet_reader::storage;
+    storage take_storage() noexcept { return reader_.take_storage(); }
+    void adopt_storage(storage& s) noexcept { reader_.adopt_storage(s); }
 
     /// The next message; nullopt when more bytes are needed. A malformed packet yields its
     /// error and is consumed (framing stays intact); a framing error repeats forever.

@@ -1,7 +1,10 @@
 // The connections of one io_context (one server thread) that wait for their MTA's next
 // command, with their read deadlines: one timer for all of them instead of one per connection,
-// so that an idle connection costs only its socket, its state and one pending wait.
+// so that an idle connection costs only its socket, its state and one pending wait; and the
+// read buffers those connections hand over to each other.
 #pragma once
+
+#include <cppmilter/proto/decoder.hpp>
 
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
@@ -38,11 +41,21 @@ public:
     /// `e`'s wait ended (or its connection goes away). Safe when not parked.
     void unpark(entry& e) noexcept;
 
+    /// Read buffers between connections: a parked connection hands its buffer here and the
+    /// next one to read takes it, so the thread's few busy connections share a few buffers
+    /// instead of each allocating (and faulting in) a new one per message.
+    void lend(proto::command_decoder& decoder) noexcept;
+    void give_back(proto::command_decoder& decoder) noexcept;
+
 private:
     void shutdown() override;
     void arm(clock::time_point when);
     void on_timer();
 
+    // The largest spare buffers; a few are enough: one thread reads for one connection at a
+    // time, and others between their reads only while they wait for a write or a hook.
+    static constexpr std::size_t max_spare_buffers = 4;
+    proto::command_decoder::storage spare_[max_spare_buffers];
     entry* first_ = nullptr;
     entry* last_ = nullptr;
     // Deadlines are in order while every connection parks with the same timeout (one server's
