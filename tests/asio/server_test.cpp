@@ -8,6 +8,7 @@
 
 #include "showcase.hpp"
 #include "stamp.hpp"
+#include "support/eventually.hpp"
 #include "support/hex.hpp"
 #include "support/malformed_packets.hpp"
 #include "support/mta_client.hpp"
@@ -49,6 +50,7 @@
 namespace cm = cppmilter;
 namespace proto = cppmilter::proto;
 namespace srv = cppmilter::asio_server;
+using cppmilter::test::eventually;
 using cppmilter::test::from_hex;
 using cppmilter::test::full_offer;
 using cppmilter::test::mta_client;
@@ -137,16 +139,6 @@ struct temp_dir {
         std::filesystem::remove_all(path, ignored);
     }
 };
-
-/// Polls `done` every 5 ms until it holds (true) or `limit` has passed (false).
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-    const auto deadline = clock_type::now() + limit;
-    while (!done()) {
-        if (clock_type::now() > deadline) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
 
 double seconds_since(clock_type::time_point t) {
     return std::chrono::duration<double>(clock_type::now() - t).count();

@@ -46,7 +46,8 @@ struct every_kind {
     }
 };
 
-srv::command_line parse(cm::settings<every_kind>& s, std::vector<std::string> args) {
+template <class T>
+srv::command_line parse(cm::settings<T>& s, std::vector<std::string> args) {
     args.insert(args.begin(), "milter");
     std::vector<const char*> argv;
     for (const auto& a : args) argv.push_back(a.c_str());
@@ -149,15 +150,9 @@ BOOST_AUTO_TEST_CASE(a_milter_may_choose_its_default_threads) {
     BOOST_TEST(srv::default_threads() == std::max(1u, std::thread::hardware_concurrency() / 2));
 
     cm::settings<cpu_heavy> heavy;
-    auto parse_heavy = [&](std::vector<std::string> args) {
-        args.insert(args.begin(), "milter");
-        std::vector<const char*> argv;
-        for (const auto& a : args) argv.push_back(a.c_str());
-        return srv::parse_command_line(static_cast<int>(argv.size()), argv.data(), "milter", "1", &heavy);
-    };
-    BOOST_TEST(parse_heavy({"--listen", "unix:/tmp/x.sock"}).options.threads == 3u);
-    BOOST_TEST(parse_heavy({"--listen", "unix:/tmp/x.sock", "--threads", "5"}).options.threads == 5u); // the command line wins
-    const auto help = parse_heavy({"--help"});
+    BOOST_TEST(parse(heavy, {"--listen", "unix:/tmp/x.sock"}).options.threads == 3u);
+    BOOST_TEST(parse(heavy, {"--listen", "unix:/tmp/x.sock", "--threads", "5"}).options.threads == 5u); // the command line wins
+    const auto help = parse(heavy, {"--help"});
     BOOST_TEST(help.message.find("this milter: 3)") != std::string::npos, help.message);
 }
 

@@ -8,6 +8,7 @@
 #define BOOST_TEST_MODULE cppmilter stress with every fault
 #include <boost/test/unit_test.hpp>
 
+#include "support/eventually.hpp"
 #include "support/hex.hpp"
 #include "support/malformed_packets.hpp"
 #include "support/mta_client.hpp"
@@ -45,6 +46,7 @@ namespace cm = cppmilter;
 namespace proto = cppmilter::proto;
 namespace srv = cppmilter::asio_server;
 namespace asio = boost::asio;
+using cppmilter::test::eventually;
 using cppmilter::test::from_hex;
 using cppmilter::test::mta_client;
 using cppmilter::test::mta_error;
@@ -495,14 +497,6 @@ void malformed(const std::string& address, fault_tally& tally, findings& found) 
 }
 
 /// Polls every 5 ms until `done()` holds (true) or `limit` has passed (false).
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit) {
-    for (const auto deadline = clock_type::now() + limit; !done();) {
-        if (clock_type::now() > deadline) return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
-
 std::string fixed(double value, int decimals) {
     std::ostringstream os;
     os << std::fixed << std::setprecision(decimals) << value;
