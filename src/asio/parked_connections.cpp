@@ -1,25 +1,53 @@
-// Read deadlines of parked connections (see the header).
+// Parked connections: the thread's epoll set, read deadlines and spare buffers (see the header).
 #include <cppmilter/asio/detail/parked_connections.hpp>
 
-#include <boost/asio/execution/context.hpp>
-#include <boost/asio/query.hpp>
+#include <boost/asio/post.hpp>
+
+#include <cerrno>
+#include <system_error>
+
+#include <sys/epoll.h>
+#include <unistd.h>
 
 namespace cppmilter::asio_server::detail {
 
-parked_connections::parked_connections(boost::asio::io_context& context)
-    : boost::asio::io_context::service{context}, timer_{context} {}
+namespace {
+int new_epoll_set() {
+    const int fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0) throw std::system_error{errno, std::system_category(), "epoll_create1"};
+    return fd;
+}
+} // namespace
 
-parked_connections& parked_connections::of(socket_type& socket) {
-    auto& context = boost::asio::query(socket.get_executor(), boost::asio::execution::context);
-    // The server accepts every connection on one of its io_contexts.
-    return boost::asio::use_service<parked_connections>(static_cast<boost::asio::io_context&>(context));
+parked_connections::parked_connections(boost::asio::io_context& context)
+    : boost::asio::io_context::service{context}, context_{context}, epoll_fd_{new_epoll_set()},
+      watcher_{context, epoll_fd_}, timer_{context} {
+    watch();
 }
 
-void parked_connections::park(entry& e, socket_type& socket, clock::duration timeout) {
-    e.socket = &socket;
+parked_connections::~parked_connections() = default; // watcher_ closes the epoll set
+
+boost::system::error_code parked_connections::add(entry& e) noexcept {
+    epoll_event event{};
+    // Edge-triggered: an event means new bytes (or the end), not bytes a busy connection has
+    // yet to read; so a connection busy with a hook is not reported again and again.
+    event.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+    event.data.ptr = &e;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, e.fd, &event) != 0) return {errno, boost::system::system_category()};
+    return {};
+}
+
+void parked_connections::remove(entry& e) noexcept {
+    unpark(e);
+    // Explicitly: a copy of the descriptor (a write that had to wait) would keep the
+    // registration, and its pointer to a connection that is gone, alive.
+    if (e.fd >= 0) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, e.fd, nullptr);
+}
+
+void parked_connections::park(entry& e, clock::duration timeout) noexcept {
     e.deadline = clock::now() + timeout;
-    e.expired = false;
-    if (shut_down_) return; // the io_context is going away: nothing will wait
+    e.parked = true;
+    if (shut_down_) return; // the io_context is going away: nothing will wake it
     if (last_ != nullptr && last_->deadline > e.deadline) in_order_ = false;
     e.prev = last_;
     e.next = nullptr;
@@ -29,13 +57,41 @@ void parked_connections::park(entry& e, socket_type& socket, clock::duration tim
 }
 
 void parked_connections::unpark(entry& e) noexcept {
-    if (e.socket == nullptr) return;
-    e.socket = nullptr;
+    if (!e.parked) return;
+    e.parked = false;
     if (shut_down_) return;
     (e.prev != nullptr ? e.prev->next : first_) = e.next;
     (e.next != nullptr ? e.next->prev : last_) = e.prev;
     e.prev = e.next = nullptr;
     if (first_ == nullptr) in_order_ = true;
+}
+
+void parked_connections::watch() {
+    watcher_.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+        if (!ec) on_events();
+    });
+}
+
+void parked_connections::on_events() {
+    constexpr int batch = 64;
+    epoll_event events[batch];
+    int n = ::epoll_wait(epoll_fd_, events, batch, 0);
+    if (n < 0) n = 0; // EINTR: the set stays readable, Asio's reactor reports it again
+    for (int i = 0; i < n; ++i) {
+        auto& e = *static_cast<entry*>(events[i].data.ptr);
+        // The peer's end of stream may come with its last bytes, and a read returns the bytes.
+        if (events[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) e.read_again = true;
+        if (!e.parked) { // busy (a hook, a write, a serve still to start): it reads before it parks
+            e.read_again = true;
+            continue;
+        }
+        unpark(e);
+        e.notify(e, wake::readable); // may delete e; no later event of this batch is e's
+    }
+    // A full batch may have left events behind; they would not make the set readable again.
+    // Take them after what else waits on this thread.
+    if (n == batch) boost::asio::post(context_, [this] { on_events(); });
+    else watch();
 }
 
 void parked_connections::lend(proto::command_decoder& decoder) noexcept {
@@ -74,11 +130,8 @@ void parked_connections::on_timer() {
     for (entry* e = first_; e != nullptr;) {
         entry* following = e->next;
         if (e->deadline <= now) {
-            socket_type* socket = e->socket;
             unpark(*e);
-            e->expired = true;
-            boost::system::error_code ignored;
-            socket->cancel(ignored); // its wait completes with operation_aborted
+            e->notify(*e, wake::timed_out); // deletes e
         } else if (in_order_) {
             next_deadline = e->deadline; // the rest are later still
             break;
@@ -91,10 +144,16 @@ void parked_connections::on_timer() {
 }
 
 void parked_connections::shutdown() {
-    // The connections are destroyed with the io_context's pending operations, after this.
-    for (entry* e = first_; e != nullptr; e = e->next) e->socket = nullptr;
-    first_ = last_ = nullptr;
+    // The list owns its parked connections: they go now. Busy ones go with the io_context's
+    // pending operations, after this.
     shut_down_ = true;
+    for (entry* e = first_; e != nullptr;) {
+        entry* following = e->next;
+        e->parked = false;
+        e->notify(*e, wake::destroy);
+        e = following;
+    }
+    first_ = last_ = nullptr;
 }
 
 } // namespace cppmilter::asio_server::detail

@@ -155,6 +155,8 @@ std::vector<std::string> server_core::start() {
     std::signal(SIGPIPE, SIG_IGN); // a vanished MTA must be a write error, not a dead server
     for (unsigned i = 0; i < s.options.threads; ++i) {
         s.contexts.push_back(std::make_unique<asio::io_context>(1)); // one thread each: no locking inside
+        // Its epoll set for the connections, now: a failure is a start-up error, not a lost connection.
+        asio::use_service<detail::parked_connections>(*s.contexts.back());
         s.guards.push_back(asio::make_work_guard(*s.contexts.back()));
     }
     listener_options lo;

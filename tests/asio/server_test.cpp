@@ -69,6 +69,12 @@ inline constexpr auto thrower = cm::milter(cm::on_mail_from([](const cm::mail_fr
     return cm::next;
 }));
 
+/// A milter whose MAIL hook sleeps 200 ms for senders that contain "slow".
+inline constexpr auto slow_mail = cm::milter(cm::on_mail_from([](const cm::mail_from& m) -> cm::verdict {
+    if (m.address.find("slow") != std::string_view::npos) std::this_thread::sleep_for(200ms);
+    return cm::next;
+}));
+
 /// Replaces every body with 1 MiB: a few answers that the MTA does not read fill the kernel's
 /// socket buffers.
 const std::string& one_mebibyte() {
@@ -83,6 +89,7 @@ using server_of = srv::server<std::remove_cvref_t<decltype(Pipeline)>>;
 using showcase_server = server_of<examples::showcase>;
 using stamp_server = server_of<examples::stamp_answering>;
 using thrower_server = server_of<thrower>;
+using slow_mail_server = server_of<slow_mail>;
 using big_answer_server = server_of<big_answer>;
 
 srv::server_options test_options(std::string listen) {
@@ -634,6 +641,34 @@ BOOST_AUTO_TEST_CASE(an_mta_that_vanishes_mid_message_harms_no_other_connection)
     BOOST_TEST(str(fresh.end_of_message()) == R"(ADDHEADER name="X-Bench" value="1"; CONTINUE)");
     fresh.command(proto::quit{});
     BOOST_TEST(fresh.read_eof(eof_limit));
+    stop(s);
+}
+
+BOOST_AUTO_TEST_CASE(an_mta_that_closes_right_after_its_last_packet_is_closed_at_once) {
+    // The end of stream can come in the same wake-up as the last bytes: a read returns the
+    // bytes, and only the next read says the stream ended. A server that parks after that
+    // short read keeps the connection (and its slot) until the read timeout. Made certain
+    // here: while the only server thread sleeps in another connection's hook, the MTA sends a
+    // packet that is not answered (so nothing it did not read turns its close into a reset)
+    // and closes.
+    auto options = test_options("inet:127.0.0.1:0");
+    options.threads = 1;
+    options.read_timeout = 60s;
+    slow_mail_server s{slow_mail, options};
+    const auto address = s.start().at(0);
+    mta_client closing, sleeping;
+    closing.connect(address);
+    closing.negotiate();
+    sleeping.connect(address);
+    sleeping.negotiate();
+    sleeping.send(mail("<slow@example.test>"));
+    std::this_thread::sleep_for(50ms); // the server thread has read it and sleeps in the hook
+    closing.send(proto::abort{});
+    closing.close();
+    BOOST_TEST(str(sleeping.receive()) == "CONTINUE");
+    sleeping.command(proto::quit{});
+    BOOST_TEST(eventually([&] { return s.active_connections() == 0; }, 5s),
+               s.active_connections() << " still open, the closed MTA's among them");
     stop(s);
 }
 

@@ -23,6 +23,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/execution/context.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <chrono>
@@ -34,6 +36,12 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace cppmilter {
 
@@ -144,14 +152,18 @@ struct exact_allocator {
 
 /// One MTA connection: reads what the socket has, runs the pipeline, writes all the answers to
 /// one read in one write, until QUIT, EOF, a protocol error, the read timeout or the write
-/// timeout. Between commands it is *parked*: no coroutine frame, no read buffer, no timer of its
-/// own, only a pending wait for readability (and the per-thread list that times out its read),
-/// so thousands of idle connections cost little more than their sockets and state.
+/// timeout. Between commands it is *parked*: no coroutine frame, no read buffer, no timer and
+/// nothing of Asio's; only its registration in the thread's epoll set (parked_connections),
+/// so thousands of idle connections cost little more than their state.
 ///
-/// Owned by a std::unique_ptr that moves from the pending wait to the code that serves the
+/// The socket is a plain descriptor: reads and writes are tried at once (non-blocking); a
+/// write the MTA does not take at once waits through a short-lived Asio socket on a copy of
+/// the descriptor, bounded by the write timeout.
+///
+/// Owned by a std::unique_ptr that moves from the parked list to the code that serves the
 /// next bytes and back; destroying it closes the connection and frees its slot.
 template <class Pipeline>
-class connection_runner {
+class connection_runner final : parked_connections::entry {
     static constexpr bool any_async = Pipeline::any_async();
     // Pipelines with asynchronous hooks get the awaiting connection; all others the plain one.
     using connection_type = std::conditional_t<any_async, async_connection<Pipeline>, connection<Pipeline>>;
@@ -164,12 +176,22 @@ public:
     /// Serves `socket` on the calling thread, which runs its io_context.
     static void start(const Pipeline& pipeline, stream_socket socket, std::uint64_t id, const server_options& options,
                       metrics_shard* metrics, std::shared_ptr<blocking_pool> blocking, connection_slot slot) {
-        self c{new connection_runner{pipeline, std::move(socket), id, options, metrics, std::move(blocking), std::move(slot)}};
-        log_event(log_level::debug, id, "connected", "connected");
+        auto& context = static_cast<asio::io_context&>(asio::query(socket.get_executor(), asio::execution::context));
         boost::system::error_code ec;
-        c->socket_.non_blocking(true, ec); // reads and writes are tried first; waits only when they would block
+        // The descriptor leaves Asio's reactor: the thread's own epoll set watches it.
+        const int fd = socket.release(ec);
         if (ec) {
-            log_event(log_level::error, id, "socket_failed", "cannot make the socket non-blocking: " + ec.message());
+            log_event(log_level::error, id, "socket_failed", "cannot take the accepted socket: " + ec.message());
+            return;
+        }
+        self c{new connection_runner{pipeline, fd, parked_connections::of(context), id, options, metrics, std::move(blocking),
+                                     std::move(slot)}};
+        log_event(log_level::debug, id, "connected", "connected");
+        int on = 1;
+        if (::ioctl(fd, FIONBIO, &on) != 0) ec = {errno, boost::system::system_category()};
+        else ec = c->parked_.add(*c);
+        if (ec) {
+            log_event(log_level::error, id, "socket_failed", "cannot watch the socket: " + ec.message());
             return c->close();
         }
         serve(std::move(c));
@@ -177,26 +199,28 @@ public:
 
     connection_runner(const connection_runner&) = delete;
     connection_runner& operator=(const connection_runner&) = delete;
-    ~connection_runner() { parked_.unpark(parked_entry_); }
+    ~connection_runner() {
+        if (fd >= 0) close_descriptor();
+    }
 
 private:
-    connection_runner(const Pipeline& pipeline, stream_socket socket, std::uint64_t id, const server_options& options,
-                      metrics_shard* metrics, std::shared_ptr<blocking_pool> blocking, connection_slot slot)
-        : socket_{std::move(socket)}, parked_{parked_connections::of(socket_)},
-          conn_{make_connection(pipeline, options, std::move(blocking))}, decoder_{options.max_packet}, id_{id},
-          options_{options}, metrics_{metrics}, slot_{std::move(slot)} {}
+    connection_runner(const Pipeline& pipeline, int descriptor, parked_connections& parked, std::uint64_t id,
+                      const server_options& options, metrics_shard* metrics, std::shared_ptr<blocking_pool> blocking,
+                      connection_slot slot)
+        : entry{&on_wake}, parked_{parked}, conn_{make_connection(pipeline, options, std::move(blocking))},
+          decoder_{options.max_packet}, id_{id}, options_{options}, metrics_{metrics}, slot_{std::move(slot)} {
+        fd = descriptor;
+    }
 
     connection_type make_connection(const Pipeline& pipeline, const server_options& options, std::shared_ptr<blocking_pool> blocking) {
-        const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{reject}
-                                 : options.fallback == fallback_verdict::accept ? verdict{next}
-                                                                                 : verdict{tempfail};
+        const verdict fallback = options.fallback == fallback_verdict::reject   ? verdict{cppmilter::reject}
+                                 : options.fallback == fallback_verdict::accept ? verdict{cppmilter::next}
+                                                                                 : verdict{cppmilter::tempfail};
         if constexpr (any_async)
             return connection_type{pipeline, fallback, hook_limits{options.hook_timeout, options.progress_interval, std::move(blocking)},
                                    [this](std::string_view packet) -> asio::awaitable<void> {
                                        // A PROGRESS packet while an end-of-message hook is awaited.
-                                       const socket_deadline::owner deadline{socket_};
-                                       auto ec = co_await write_within(socket_, *deadline, options_.write_timeout, packet);
-                                       if (ec) {
+                                       if (auto ec = co_await write_all(packet)) {
                                            progress_error_ = ec;
                                            throw boost::system::system_error{ec}; // ends the hook's wait
                                        }
@@ -205,18 +229,32 @@ private:
             return connection_type{pipeline, fallback};
     }
 
+    /// From the parked list: the connection's socket is readable, its read timed out, or the
+    /// thread's io_context goes away.
+    static void on_wake(parked_connections::entry& e, parked_connections::wake why) noexcept {
+        self c{static_cast<connection_runner*>(&e)};
+        switch (why) {
+        case parked_connections::wake::readable: return serve(std::move(c));
+        case parked_connections::wake::timed_out:
+            if (c->metrics_) c->metrics_->read_timeouts.add();
+            log_event(log_level::warning, c->id_, "read_timeout", "no data from the MTA within the read timeout: closing");
+            return c->close();
+        case parked_connections::wake::destroy: return; // as the io_context's pending operations are
+        }
+    }
+
     /// Serves what the socket has; parks when it has no more, or closes.
-    static void serve(self c) {
+    static void serve(self c) noexcept {
         const std::uint64_t id = c->id_;
-        if constexpr (any_async) {
-            auto& executor = c->socket_.get_executor();
-            asio::co_spawn(executor, serve_async(std::move(c)), [id](std::exception_ptr e) { log_exception(id, e); });
-        } else {
-            try {
+        try {
+            if constexpr (any_async) {
+                auto& context = c->parked_.context();
+                asio::co_spawn(context, serve_async(std::move(c)), [id](std::exception_ptr e) { log_exception(id, e); });
+            } else {
                 serve_sync(std::move(c));
-            } catch (...) { // the connection went with `c`; the thread serves the others
-                log_exception(id, std::current_exception());
             }
+        } catch (...) { // the connection went with `c`; the thread serves the others
+            log_exception(id, std::current_exception());
         }
     }
 
@@ -246,9 +284,9 @@ private:
             switch (c->write_now()) {
             case write_outcome::failed: return c->close();
             case write_outcome::pending: {
-                auto& executor = c->socket_.get_executor();
+                auto& context = c->parked_.context();
                 const std::uint64_t id = c->id_;
-                asio::co_spawn(executor, finish_write(std::move(c), done), [id](std::exception_ptr e) { log_exception(id, e); });
+                asio::co_spawn(context, finish_write(std::move(c), done), [id](std::exception_ptr e) { log_exception(id, e); });
                 return;
             }
             case write_outcome::done: break;
@@ -328,45 +366,36 @@ private:
     }
 
     /// Waits for the MTA's next bytes without a coroutine frame, a read buffer or a timer.
-    static void park(self c) {
+    static void park(self c) noexcept {
         // Between messages a connection keeps no buffer: it goes to the thread's spares, and
         // the next read takes one from there (or allocates one of the size reads have grown to
         // on this connection: an MTA that sends big bodies keeps doing so).
         if (c->decoder_.at_packet_boundary() && c->conn_.session().phase() != proto::session_phase::in_message)
             c->parked_.give_back(c->decoder_);
         if (c->out_.capacity() > std::string{}.capacity()) std::string{}.swap(c->out_);
-        auto& socket = c->socket_;
-        c->parked_.park(c->parked_entry_, socket, c->options_.read_timeout);
-        // The wait's operation comes from the heap at its own size: Asio's per-thread recycling
-        // allocator would hand it a larger cached block (an accept's, a coroutine's), ~540 B
-        // per idle connection instead of ~140.
-        socket.async_wait(stream_socket::wait_read, asio::bind_allocator(exact_allocator<void>{}, [c = std::move(c)](boost::system::error_code ec) mutable {
-            c->parked_.unpark(c->parked_entry_);
-            if (c->parked_entry_.expired) {
-                if (c->metrics_) c->metrics_->read_timeouts.add();
-                log_event(log_level::warning, c->id_, "read_timeout", "no data from the MTA within the read timeout: closing");
-                return c->close();
-            }
-            if (ec) return c->close(); // the server is stopping
-            serve(std::move(c));
-        }));
+        auto& parked = c->parked_;
+        const auto timeout = c->options_.read_timeout;
+        parked.park(*c.release(), timeout); // the list owns it until on_wake
     }
 
     enum class read_outcome { data, would_block, closed };
 
     /// One read of what the socket has, into the decoder. `drained_` says whether the socket
     /// had no more: a read shorter than its buffer empties it, and only then may the
-    /// connection park (the reactor signals new bytes, not bytes left unread).
+    /// connection park (the epoll set reports new bytes, not bytes left unread), unless an
+    /// event came while it was busy.
     read_outcome read_once() {
         parked_.lend(decoder_);
         auto room = decoder_.prepare(read_size_);
-        boost::system::error_code ec;
-        const std::size_t n = socket_.read_some(asio::buffer(room.data(), room.size()), ec);
-        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ssize_t n;
+        do n = ::read(fd, room.data(), room.size());
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             drained_ = true;
+            read_again = false; // the socket is empty: the next event is a new one
             return read_outcome::would_block;
         }
-        if (ec) {
+        if (n <= 0) {
             if (!decoder_.at_packet_boundary() || conn_.session().phase() == proto::session_phase::in_message)
                 log_event(log_level::info, id_, "closed_mid_message", "the MTA closed the connection in the middle of " +
                                                    std::string{conn_.session().phase() == proto::session_phase::in_message
@@ -374,8 +403,11 @@ private:
             conn_.on_disconnect();
             return read_outcome::closed;
         }
-        decoder_.commit(n);
-        drained_ = n < room.size();
+        const auto got = static_cast<std::size_t>(n);
+        decoder_.commit(got);
+        // A short read took all the bytes there were; but an end of stream that came with them
+        // (or whose event a busy connection missed) only shows on the next read.
+        drained_ = got < room.size() && !read_again;
         if (!drained_ && read_size_ < max_read_size) read_size_ *= 2;
         return read_outcome::data;
     }
@@ -424,31 +456,70 @@ private:
         log_event(log_level::warning, id_, "malformed_input", "closing on malformed input: " + e.message());
     }
 
+    /// Writes what the socket takes now; returns how much, or the error (not would_block).
+    std::size_t send_some(std::string_view bytes, boost::system::error_code& ec) noexcept {
+        std::size_t written = 0;
+        while (written < bytes.size()) {
+            // MSG_NOSIGNAL: an MTA gone away is an error here, not SIGPIPE.
+            const ssize_t n = ::send(fd, bytes.data() + written, bytes.size() - written, MSG_NOSIGNAL);
+            if (n >= 0) {
+                written += static_cast<std::size_t>(n);
+                continue;
+            }
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) ec = {errno, boost::system::system_category()};
+            break;
+        }
+        return written;
+    }
+
     enum class write_outcome { done, pending, failed };
 
     /// Writes the answers without waiting; `pending` leaves what the socket did not take in out_.
     write_outcome write_now() {
-        std::size_t written = 0;
-        while (written < out_.size()) {
-            boost::system::error_code ec;
-            written += socket_.write_some(asio::buffer(out_.data() + written, out_.size() - written), ec);
-            if (ec == asio::error::would_block || ec == asio::error::try_again) {
-                out_.erase(0, written);
-                return write_outcome::pending;
-            }
-            if (ec) {
-                write_failed(ec);
-                return write_outcome::failed;
-            }
+        if (out_.empty()) return write_outcome::done;
+        boost::system::error_code ec;
+        const std::size_t written = send_some(out_, ec);
+        if (ec) {
+            write_failed(ec);
+            return write_outcome::failed;
+        }
+        if (written < out_.size()) {
+            out_.erase(0, written);
+            return write_outcome::pending;
         }
         out_.clear();
         return write_outcome::done;
     }
 
+    /// Writes all of `bytes`: at once if the socket takes them, else waiting for the MTA to
+    /// read, within the write timeout (asio::error::timed_out).
+    asio::awaitable<boost::system::error_code> write_all(std::string_view bytes) {
+        boost::system::error_code ec;
+        bytes.remove_prefix(send_some(bytes, ec));
+        if (ec || bytes.empty()) co_return ec;
+        // The wait goes through Asio on a copy of the descriptor, for as long as it lasts: rare
+        // (an MTA that does not read), so the idle connection need not carry a socket for it.
+        int family = AF_UNSPEC;
+        socklen_t length = sizeof family;
+        ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &length);
+        const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (copy < 0) co_return boost::system::error_code{errno, boost::system::system_category()};
+        stream_socket waiting{parked_.context()};
+        // Asio marks an assigned descriptor as a possible copy and removes it from its epoll
+        // set itself when closing it.
+        waiting.assign(asio::generic::stream_protocol{family, 0}, copy, ec);
+        if (ec) {
+            ::close(copy);
+            co_return ec;
+        }
+        const socket_deadline::owner deadline{waiting};
+        co_return co_await write_within(waiting, *deadline, options_.write_timeout, bytes);
+    }
+
     /// The rest of out_, waiting for the MTA to read it within the write timeout.
     asio::awaitable<bool> write_rest() {
-        const socket_deadline::owner deadline{socket_};
-        const auto ec = co_await write_within(socket_, *deadline, options_.write_timeout, out_);
+        const auto ec = co_await write_all(out_);
         out_.clear();
         drained_ = false; // bytes may have come while it waited: read before parking
         if (ec) write_failed(ec);
@@ -460,11 +531,16 @@ private:
         log_write_failure(id_, ec);
     }
 
+    void close_descriptor() noexcept {
+        parked_.remove(*this);
+        ::shutdown(fd, SHUT_RDWR);
+        ::close(fd);
+        fd = -1;
+    }
+
     void close() {
         if (conn_.session().phase() != proto::session_phase::closed) conn_.on_disconnect();
-        boost::system::error_code ignored;
-        socket_.shutdown(stream_socket::shutdown_both, ignored);
-        socket_.close(ignored);
+        if (fd >= 0) close_descriptor();
         log_event(log_level::debug, id_, "closed", "closed");
     }
 
@@ -479,9 +555,6 @@ private:
         }
     }
 
-    // First: a parked connection is found by its entry.
-    parked_connections::entry parked_entry_;
-    stream_socket socket_;
     parked_connections& parked_;
     connection_type conn_;
     proto::command_decoder decoder_;

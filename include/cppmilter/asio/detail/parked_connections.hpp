@@ -1,14 +1,16 @@
 // The connections of one io_context (one server thread) that wait for their MTA's next
-// command, with their read deadlines: one timer for all of them instead of one per connection,
-// so that an idle connection costs only its socket, its state and one pending wait; and the
-// read buffers those connections hand over to each other.
+// command. They wait in an epoll set of the thread's own, which Asio's reactor watches as one
+// descriptor: a connection then costs its state and the kernel's registration, nothing of
+// Asio's (no descriptor state, no pending operation), and one timer for all of them enforces
+// the read timeout. Also holds the read buffers those connections hand over to each other.
 #pragma once
 
 #include <cppmilter/proto/decoder.hpp>
 
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
 
 #include <chrono>
 
@@ -17,29 +19,50 @@ namespace cppmilter::asio_server::detail {
 class parked_connections : public boost::asio::io_context::service {
 public:
     using clock = std::chrono::steady_clock;
-    using socket_type = boost::asio::generic::stream_protocol::socket;
     inline static boost::asio::io_context::id id;
 
-    /// A connection's place in the list; a member of the connection. Not linked while the
-    /// connection reads, runs hooks or writes.
+    /// Why a parked connection is woken.
+    enum class wake {
+        readable,  // its socket has bytes, an end of stream or an error
+        timed_out, // its read timeout passed
+        destroy,   // the io_context goes away: delete the connection
+    };
+
+    /// A connection's registration; its base class. Linked in the deadline list only while
+    /// parked; registered in the epoll set from add() until remove().
     struct entry {
+        using notify_function = void (*)(entry&, wake) noexcept;
+        explicit entry(notify_function f) noexcept : notify{f} {}
+
         entry* prev = nullptr;
         entry* next = nullptr;
-        socket_type* socket = nullptr; // set while parked
         clock::time_point deadline{};
-        /// The deadline passed while parked: the socket's wait was cancelled.
-        bool expired = false;
+        notify_function notify;
+        int fd = -1;
+        bool parked = false;
+        /// The connection must read until its socket is empty before it parks, not stop at a
+        /// short read: the peer closed (its end of stream comes after the bytes a read returns),
+        /// or an event came while the connection was busy. A read that finds nothing clears it.
+        bool read_again = false;
     };
 
     explicit parked_connections(boost::asio::io_context& context);
-    /// The list of the io_context that runs `socket`'s operations.
-    static parked_connections& of(socket_type& socket);
+    ~parked_connections() override;
+    /// The list of `context`.
+    static parked_connections& of(boost::asio::io_context& context) {
+        return boost::asio::use_service<parked_connections>(context);
+    }
+    boost::asio::io_context& context() noexcept { return context_; }
 
-    /// `e` waits for `socket` to become readable until `timeout` from now; then its wait is
-    /// cancelled and e.expired set.
-    void park(entry& e, socket_type& socket, clock::duration timeout);
-    /// `e`'s wait ended (or its connection goes away). Safe when not parked.
-    void unpark(entry& e) noexcept;
+    /// Watches e.fd (non-blocking) from now on; edge-triggered, so a connection parks only
+    /// after a read found its socket empty.
+    boost::system::error_code add(entry& e) noexcept;
+    /// Stops watching e.fd, before the connection closes it.
+    void remove(entry& e) noexcept;
+
+    /// `e` is woken (notify) when its socket becomes readable or `timeout` from now passes;
+    /// until then the list owns the connection.
+    void park(entry& e, clock::duration timeout) noexcept;
 
     /// Read buffers between connections: a parked connection hands its buffer here and the
     /// next one to read takes it, so the thread's few busy connections share a few buffers
@@ -49,9 +72,15 @@ public:
 
 private:
     void shutdown() override;
+    void unpark(entry& e) noexcept;
+    void watch();
+    void on_events();
     void arm(clock::time_point when);
     void on_timer();
 
+    boost::asio::io_context& context_;
+    int epoll_fd_ = -1;
+    boost::asio::posix::stream_descriptor watcher_; // epoll_fd_, as Asio's reactor sees it
     // The largest spare buffers; a few are enough: one thread reads for one connection at a
     // time, and others between their reads only while they wait for a write or a hook.
     static constexpr std::size_t max_spare_buffers = 4;
