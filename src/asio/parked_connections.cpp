@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include <cerrno>
+#include <new>
 #include <system_error>
 
 #include <sys/epoll.h>
@@ -95,24 +96,20 @@ void parked_connections::on_events() {
 }
 
 void parked_connections::lend(proto::command_decoder& decoder) noexcept {
-    if (decoder.capacity() != 0) return;
-    for (auto& spare : spare_)
-        if (spare.bytes) return decoder.adopt_storage(spare);
+    if (decoder.capacity() != 0 || spare_.empty()) return;
+    spare_bytes_ -= spare_.back().capacity;
+    decoder.adopt_storage(spare_.back());
+    spare_.pop_back();
 }
 
 void parked_connections::give_back(proto::command_decoder& decoder) noexcept {
     auto returned = decoder.take_storage();
-    if (!returned.bytes) return;
-    // Into an empty slot, else in place of the smallest spare if it is smaller.
-    auto* smallest = &spare_[0];
-    for (auto& spare : spare_) {
-        if (!spare.bytes) {
-            spare = std::move(returned);
-            return;
-        }
-        if (spare.capacity < smallest->capacity) smallest = &spare;
+    if (!returned.bytes || spare_bytes_ + returned.capacity > max_spare_bytes) return; // freed
+    try {
+        spare_.push_back(std::move(returned));
+        spare_bytes_ += spare_.back().capacity;
+    } catch (const std::bad_alloc&) { // the list could not grow: the buffer is freed
     }
-    if (smallest->capacity < returned.capacity) *smallest = std::move(returned);
 }
 
 void parked_connections::arm(clock::time_point when) {
