@@ -14,7 +14,6 @@
 #include <cppmilter/settings.hpp>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
@@ -133,22 +132,6 @@ inline void log_write_failure(std::uint64_t id, const boost::system::error_code&
     else
         log_event(log_level::info, id, "write_failed", "write failed: " + ec.message());
 }
-
-} // namespace detail
-
-namespace detail {
-
-/// std::allocator under another name: Asio replaces std::allocator by its recycling allocator.
-template <class T>
-struct exact_allocator {
-    using value_type = T;
-    exact_allocator() = default;
-    template <class U>
-    exact_allocator(const exact_allocator<U>&) noexcept {}
-    T* allocate(std::size_t n) { return std::allocator<T>{}.allocate(n); }
-    void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>{}.deallocate(p, n); }
-    friend bool operator==(const exact_allocator&, const exact_allocator&) noexcept { return true; }
-};
 
 /// One MTA connection: reads what the socket has, runs the pipeline, writes all the answers to
 /// one read in one write, until QUIT, EOF, a protocol error, the read timeout or the write
