@@ -1,7 +1,8 @@
 // A deadline on a socket's operations that costs no timer operation per operation: each one
 // only moves a time point; one timer, re-armed when it fires early, cancels the socket's
-// pending operations once the deadline has passed. The server bounds its reads and writes with
-// it, the async client every wait.
+// pending operations once the deadline has passed. The server bounds a write that has to wait
+// with it (reads of parked connections are timed by their thread's list), the async client
+// every wait.
 #pragma once
 
 #include <boost/asio/generic/stream_protocol.hpp>
