@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cppmilter/asio/log.hpp>
+#include <cppmilter/contrib/dns.hpp>
 #include <cppmilter/contrib/http.hpp>
 #include <cppmilter/cppmilter.hpp>
 #include <cppmilter/mail/charset.hpp>
@@ -73,9 +74,10 @@ struct webhook_settings {
     std::vector<std::string> headers;        ///< --header NAME (at eom)
     std::chrono::milliseconds timeout{5000}; ///< --request-timeout
     webhook_parts::on_error_verdict on_error = webhook_parts::on_error_verdict::tempfail;
-    std::string ca_file;          ///< --ca-file
-    std::string auth_header_file; ///< --auth-header-file
-    std::string connect_to;       ///< --connect-to
+    std::string ca_file;                  ///< --ca-file
+    std::string auth_header_file;         ///< --auth-header-file
+    std::string connect_to;               ///< --connect-to
+    std::vector<std::string> dns_servers; ///< --dns-server
 
     // Derived by check():
     std::optional<cm::http::url> endpoint;
@@ -86,9 +88,8 @@ struct webhook_settings {
         using webhook_parts::ask_at;
         using webhook_parts::on_error_verdict;
         o("url", &webhook_settings::url, "URL",
-          "the policy endpoint: http://HOST[:PORT]/PATH or https://...; HOST numeric or localhost, "
-          "or "
-          "a name with --connect-to (required)");
+          "the policy endpoint: http://HOST[:PORT]/PATH or https://...; HOST a name (looked up "
+          "with --dns-server), a numeric address or localhost (required)");
         o("stage", &webhook_settings::stage,
           {{"mail", ask_at::mail}, {"rcpt", ask_at::rcpt}, {"eom", ask_at::eom}},
           "when to ask: at MAIL FROM (default), at every RCPT TO, or at end of message (with "
@@ -113,7 +114,10 @@ struct webhook_settings {
         o("connect-to", &webhook_settings::connect_to, "ADDRESS[:PORT]",
           "connect to this numeric address instead of the URL's host (the URL's name is still used "
           "for "
-          "TLS and Host)");
+          "TLS and Host; no DNS lookup)");
+        o("dns-server", &webhook_settings::dns_servers, "IP[:PORT]",
+          "look the URL's host name up with this name server ([IPv6]:PORT with a port; "
+          "repeatable; default: those of /etc/resolv.conf)");
     }
 
     /// Parses the URL, reads the secret header, loads the CAs (a new client: a reload picks up
@@ -132,17 +136,22 @@ struct webhook_settings {
                 throw cm::settings_error{"--header: '" + h + "' is not a header field name"};
         request_fields = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
         if (!auth_header_file.empty()) request_fields.push_back(read_auth_header(auth_header_file));
+        for (const auto& server : dns_servers)
+            if (auto why = cm::dns::resolver::check_servers({server}); !why.empty())
+                throw cm::settings_error{"--dns-server: " + why};
         try {
             client = std::make_shared<cm::http::client>(
                 cm::http::client_options{.ca_file = ca_file,
                                          .verify = true,
                                          .connect_to = connect_to,
+                                         .dns_servers = dns_servers,
                                          .max_body = 64 * 1024});
         } catch (const cm::http::error& e) {
             const std::string_view what = e.what();
-            throw cm::settings_error{
-                (what.starts_with("connect-to") ? "--connect-to: " : "--ca-file: ") +
-                std::string{what}};
+            throw cm::settings_error{(what.starts_with("connect-to")    ? "--connect-to: "
+                                      : what.starts_with("dns-servers") ? "--dns-server: "
+                                                                        : "--ca-file: ") +
+                                     std::string{what}};
         }
     }
 

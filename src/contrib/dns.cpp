@@ -9,6 +9,11 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -60,17 +65,47 @@ struct watched_socket {
     bool gone = false;                          // c-ares is done with it
 };
 
+/// One lookup in flight (a TXT query, an address lookup): c-ares' callback completes it, or
+/// its deadline or the awaiting coroutine's cancellation ends it first.
+template <class Result>
 struct pending_query {
     explicit pending_query(asio::any_io_executor ex) : done{ex} {}
     asio::steady_timer done; // expires at the lookup's deadline; cancelled when answered
     bool finished = false;
-    txt_result result;
+    Result result;
     int* pending_count = nullptr;
+
+    /// c-ares is done with the query (answered, or gave up): true if it is still awaited.
+    bool answered(int status) {
+        if (status != ARES_EDESTRUCTION && pending_count) --*pending_count;
+        return !finished;
+    }
+    void complete(Result r) {
+        finished = true;
+        result = std::move(r);
+        done.cancel();
+    }
 };
 
 } // namespace detail
 using detail::pending_query;
 using detail::watched_socket;
+
+namespace {
+
+/// The result of a lookup c-ares could not complete: no_record for NXDOMAIN and NODATA,
+/// temporary_failure otherwise.
+template <class Result>
+Result failed_lookup(int status) {
+    Result r;
+    r.status = status == ARES_ENODATA || status == ARES_ENOTFOUND
+                   ? lookup_status::no_record
+                   : lookup_status::temporary_failure;
+    r.reason = ares_strerror(status);
+    return r;
+}
+
+} // namespace
 
 struct resolver::impl : std::enable_shared_from_this<impl> {
     impl(asio::any_io_executor ex, const resolver_options& options) : executor{ex}, timer{ex} {
@@ -149,9 +184,36 @@ struct resolver::impl : std::enable_shared_from_this<impl> {
         });
     }
 
-    /// Sends the query now; its answer (or the deadline) is awaited with finish().
-    std::shared_ptr<pending_query> start(const std::string& name, std::chrono::steady_clock::time_point deadline);
-    static asio::awaitable<txt_result> finish(std::shared_ptr<pending_query> q);
+    /// A lookup that ends at `deadline`, counted as pending until c-ares answers it.
+    template <class Result>
+    std::shared_ptr<pending_query<Result>> begin(std::chrono::steady_clock::time_point deadline) {
+        auto q = std::make_shared<pending_query<Result>>(executor);
+        q->done.expires_at(deadline);
+        q->pending_count = &pending;
+        ++pending;
+        return q;
+    }
+
+    /// Sends the TXT query now; its answer (or the deadline) is awaited with finish().
+    std::shared_ptr<pending_query<txt_result>>
+    start(const std::string& name, std::chrono::steady_clock::time_point deadline);
+
+    /// The result of `q` once c-ares answered it, its deadline passed or the awaiting
+    /// coroutine was cancelled.
+    template <class Result>
+    static asio::awaitable<Result> finish(std::shared_ptr<pending_query<Result>> q) {
+        boost::system::error_code ec;
+        if (!q->finished)
+            std::tie(ec) = co_await q->done.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (!q->finished) { // the deadline, or the awaiting coroutine was cancelled
+            Result r;
+            r.status = lookup_status::temporary_failure;
+            r.reason = ec ? "cancelled" : "timeout";
+            q->finished = true;
+            q->result = std::move(r);
+        }
+        co_return std::move(q->result);
+    }
 
     asio::any_io_executor executor;
     ares_channel channel = nullptr;
@@ -186,44 +248,57 @@ txt_result parse_txt(const unsigned char* answer, int length) {
 }
 
 void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* answer, int length) {
-    std::unique_ptr<std::shared_ptr<pending_query>> owner{static_cast<std::shared_ptr<pending_query>*>(arg)};
-    pending_query& q = **owner;
-    if (status != ARES_EDESTRUCTION && q.pending_count) --*q.pending_count;
-    if (q.finished) return; // timed out or cancelled already
-    q.finished = true;
-    switch (status) {
-    case ARES_SUCCESS: q.result = parse_txt(answer, length); break;
-    case ARES_ENODATA:   // NOERROR without a TXT record
-    case ARES_ENOTFOUND: // NXDOMAIN
-        q.result = {txt_status::no_record, {}, ares_strerror(status)};
-        break;
-    default: q.result = {txt_status::temporary_failure, {}, ares_strerror(status)}; break;
+    using query = pending_query<txt_result>;
+    std::unique_ptr<std::shared_ptr<query>> owner{static_cast<std::shared_ptr<query>*>(arg)};
+    query& q = **owner;
+    if (!q.answered(status)) return; // timed out or cancelled already
+    // ENODATA: NOERROR without a TXT record; ENOTFOUND: NXDOMAIN.
+    q.complete(status == ARES_SUCCESS ? parse_txt(answer, length)
+                                      : failed_lookup<txt_result>(status));
+}
+
+address_result addresses_of(const ares_addrinfo* info) {
+    address_result r;
+    for (const auto* node = info ? info->nodes : nullptr; node; node = node->ai_next) {
+        asio::ip::address a;
+        if (node->ai_family == AF_INET && node->ai_addrlen >= sizeof(sockaddr_in)) {
+            const auto* in = reinterpret_cast<const sockaddr_in*>(node->ai_addr);
+            a = asio::ip::address_v4{ntohl(in->sin_addr.s_addr)};
+        } else if (node->ai_family == AF_INET6 && node->ai_addrlen >= sizeof(sockaddr_in6)) {
+            const auto* in6 = reinterpret_cast<const sockaddr_in6*>(node->ai_addr);
+            asio::ip::address_v6::bytes_type bytes;
+            std::memcpy(bytes.data(), in6->sin6_addr.s6_addr, bytes.size());
+            a = asio::ip::address_v6{bytes, in6->sin6_scope_id};
+        } else {
+            continue;
+        }
+        if (std::find(r.addresses.begin(), r.addresses.end(), a) == r.addresses.end())
+            r.addresses.push_back(a);
     }
-    q.done.cancel();
+    r.status = r.addresses.empty() ? lookup_status::no_record : lookup_status::found;
+    if (r.addresses.empty()) r.reason = ares_strerror(ARES_ENODATA);
+    return r;
+}
+
+void on_addresses(void* arg, int status, int /*timeouts*/, ares_addrinfo* info) {
+    using query = pending_query<address_result>;
+    std::unique_ptr<std::shared_ptr<query>> owner{static_cast<std::shared_ptr<query>*>(arg)};
+    std::unique_ptr<ares_addrinfo, decltype(&ares_freeaddrinfo)> answer{info, &ares_freeaddrinfo};
+    query& q = **owner;
+    if (!q.answered(status)) return;
+    q.complete(status == ARES_SUCCESS ? addresses_of(info) : failed_lookup<address_result>(status));
 }
 
 } // namespace
 
-std::shared_ptr<pending_query> resolver::impl::start(const std::string& name,
-                                                    std::chrono::steady_clock::time_point deadline) {
-    auto q = std::make_shared<pending_query>(executor);
-    q->done.expires_at(deadline);
-    q->pending_count = &pending;
-    ++pending;
+std::shared_ptr<pending_query<txt_result>>
+resolver::impl::start(const std::string& name, std::chrono::steady_clock::time_point deadline) {
+    auto q = begin<txt_result>(deadline);
     // The callback may run at once (a malformed name): `finished` is then already set.
-    ares_query(channel, name.c_str(), class_in, type_txt, &on_answer, new std::shared_ptr<pending_query>{q});
+    ares_query(channel, name.c_str(), class_in, type_txt, &on_answer,
+               new std::shared_ptr<pending_query<txt_result>>{q});
     reschedule();
     return q;
-}
-
-asio::awaitable<txt_result> resolver::impl::finish(std::shared_ptr<pending_query> q) {
-    boost::system::error_code ec;
-    if (!q->finished) std::tie(ec) = co_await q->done.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (!q->finished) { // the deadline, or the awaiting coroutine was cancelled
-        q->finished = true;
-        q->result = {txt_status::temporary_failure, {}, ec ? "cancelled" : "timeout"};
-    }
-    co_return std::move(q->result);
 }
 
 resolver::resolver(asio::any_io_executor executor, resolver_options options)
@@ -252,18 +327,32 @@ asio::awaitable<txt_result> resolver::resolve_txt(std::string name, std::chrono:
     co_return co_await impl::finish(q);
 }
 
+asio::awaitable<address_result> resolver::resolve_addresses(std::string name,
+                                                            std::chrono::milliseconds timeout) {
+    auto self = impl_;
+    auto q = self->begin<address_result>(std::chrono::steady_clock::now() + timeout);
+    ares_addrinfo_hints hints{};
+    hints.ai_family = AF_UNSPEC; // A and AAAA
+    hints.ai_socktype = SOCK_STREAM;
+    // The callback may run at once (/etc/hosts, a numeric name): `finished` is then already set.
+    ares_getaddrinfo(self->channel, name.c_str(), nullptr, &hints, &on_addresses,
+                     new std::shared_ptr<pending_query<address_result>>{q});
+    self->reschedule();
+    co_return co_await impl::finish(q);
+}
+
 asio::awaitable<std::vector<txt_result>> resolver::resolve_txt(std::vector<std::string> names,
                                                                std::chrono::milliseconds timeout) {
     auto self = impl_;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::vector<std::shared_ptr<pending_query>> queries;
+    std::vector<std::shared_ptr<pending_query<txt_result>>> queries;
     for (const auto& name : names) queries.push_back(self->start(name, deadline));
     std::vector<txt_result> results;
     bool cancelled = false;
     for (auto& q : queries) {
         if (cancelled && !q->finished) {
             q->finished = true;
-            q->result = {txt_status::temporary_failure, {}, "cancelled"};
+            q->result = {lookup_status::temporary_failure, {}, "cancelled"};
         }
         results.push_back(co_await impl::finish(q));
         cancelled = cancelled || results.back().reason == "cancelled";

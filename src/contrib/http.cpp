@@ -1,6 +1,8 @@
 // Beast and OpenSSL on the caller's executor: see include/cppmilter/contrib/http.hpp.
 #include <cppmilter/contrib/http.hpp>
 
+#include <cppmilter/contrib/dns.hpp>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/execution_context.hpp>
@@ -82,7 +84,8 @@ std::optional<tcp::endpoint> parse_address(std::string_view text, std::uint16_t 
     return tcp::endpoint{address, port};
 }
 
-/// The addresses to try for `u`: the override, a numeric host, or localhost's two.
+/// The addresses to try for `u` without a lookup: the override, a numeric host, or
+/// localhost's two. Empty: the host is a name to look up.
 std::vector<tcp::endpoint> endpoints_of(const url& u,
                                         const std::optional<tcp::endpoint>& connect_to) {
     if (connect_to) return {*connect_to};
@@ -179,6 +182,8 @@ std::string_view to_string(failure f) noexcept {
     switch (f) {
     case failure::bad_request:
         return "bad_request";
+    case failure::resolve:
+        return "resolve";
     case failure::connect:
         return "connect";
     case failure::tls:
@@ -265,6 +270,8 @@ struct client::impl {
                             "connect-to '" + options.connect_to +
                                 "' is not a numeric address ([IPv6]:PORT, IPv4:PORT)"};
         }
+        if (auto why = dns::resolver::check_servers(options.dns_servers); !why.empty())
+            throw error{failure::bad_request, "dns-servers " + why};
         tls.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                         asio::ssl::context::no_tlsv1_1);
@@ -293,12 +300,8 @@ struct client::impl {
     /// A new connection to `u`, TLS handshake done, within `deadline`.
     asio::awaitable<std::unique_ptr<connection>> open(asio::any_io_executor ex, const url& u,
                                                       clock::time_point deadline) {
-        const auto targets = endpoints_of(u, connect_to);
-        if (targets.empty())
-            throw error{
-                failure::bad_request,
-                "no address to connect to for host '" + u.host +
-                    "': host names are not looked up (give a numeric address, or connect-to)"};
+        auto targets = endpoints_of(u, connect_to);
+        if (targets.empty()) targets = co_await resolve(ex, u, deadline);
         auto c = std::make_unique<connection>();
         if (u.tls)
             c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(ex, tls);
@@ -326,6 +329,32 @@ struct client::impl {
             if (ec) throw failed(ec, failure::tls, "TLS handshake with " + describe(u) + " failed");
         }
         co_return c;
+    }
+
+    /// The addresses of `u`'s host name (c-ares on `ex`), or throws: resolve when the name
+    /// has none or DNS fails, timeout when the deadline passes first.
+    asio::awaitable<std::vector<tcp::endpoint>> resolve(asio::any_io_executor ex, const url& u,
+                                                        clock::time_point deadline) const {
+        std::optional<dns::resolver> resolver;
+        try {
+            resolver.emplace(ex, dns::resolver_options{.servers = options.dns_servers});
+        } catch (const std::runtime_error& e) {
+            throw error{failure::resolve, "cannot resolve host '" + u.host + "': " + e.what()};
+        }
+        const auto left =
+            std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()),
+                     std::chrono::milliseconds{0});
+        const auto found = co_await resolver->resolve_addresses(u.host, left);
+        const std::string what = "cannot resolve host '" + u.host + "'";
+        if (found.status != dns::lookup_status::found) {
+            if (found.reason == "timeout") throw error{failure::timeout, what + ": timed out"};
+            if (found.reason == "cancelled") throw error{failure::cancelled, what + ": cancelled"};
+            throw error{failure::resolve, what + ": " + found.reason};
+        }
+        std::vector<tcp::endpoint> targets;
+        for (const auto& a : found.addresses)
+            targets.emplace_back(a, u.port);
+        co_return targets;
     }
 
     static std::string describe(const url& u) {

@@ -12,7 +12,7 @@ if(Python3_Interpreter_FOUND)
     add_executable(dns_tests ${CMAKE_CURRENT_LIST_DIR}/dns_test.cpp)
     target_link_libraries(dns_tests PRIVATE cppmilter_test_support cppmilter::dns)
     target_compile_definitions(dns_tests PRIVATE ${cppmilter_dkim_test_defs})
-    cppmilter_add_suites(dns_tests dns_txt)
+    cppmilter_add_suites(dns_tests dns_txt dns_addresses)
 endif()
 
 if(NOT TARGET dkim OR NOT Python3_Interpreter_FOUND)

@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""A tiny authoritative DNS responder for tests: answers TXT queries from a zone file, over
-UDP on 127.0.0.1 only, then exits after --lifetime seconds (or when its parent closes stdin).
+"""A tiny authoritative DNS responder for tests: answers TXT, A and AAAA queries from a zone
+file, over UDP on 127.0.0.1 only, then exits after --lifetime seconds (or when its parent
+closes stdin).
 
     fake_dns.py --zone FILE [--silent | --hold-until-names N] [--lifetime 60]
 
 Prints "port N" on stdout once it listens. The zone file has lines `NAME RECORD` (as the dkim
 milter's --key-records); `NAME SERVFAIL` answers SERVFAIL; a name listed several times has
-several TXT records; a record longer than 255 bytes is split into several strings. Names not
+several TXT records; a record longer than 255 bytes is split into several strings;
+`NAME A 192.0.2.1` and `NAME AAAA 2001:db8::1` are address records instead. Names not
 listed get NXDOMAIN; other query types on a listed name get NODATA. --silent reads queries and
 never answers (a server that times out). --hold-until-names N keeps every answer back until
 queries for N different names have arrived, then answers them all (and later ones at once):
@@ -14,6 +16,7 @@ a test proves that way that two lookups were in flight together. Python standard
 """
 
 import argparse
+import ipaddress
 import select
 import socket
 import struct
@@ -39,6 +42,19 @@ def txt_rdata(record):
     return b"".join(bytes([len(c)]) + c for c in chunks)
 
 
+def address_record(record):
+    """(qtype, rdata) for "A 192.0.2.1" / "AAAA 2001:db8::1", else None (a TXT record)."""
+    kind, _, text = record.partition(" ")
+    try:
+        if kind == "A":
+            return 1, ipaddress.IPv4Address(text.strip()).packed
+        if kind == "AAAA":
+            return 28, ipaddress.IPv6Address(text.strip()).packed
+    except ValueError:
+        pass
+    return None
+
+
 def answer(packet, zone):
     qid, flags, qdcount = struct.unpack("!HHH", packet[:6])
     if qdcount != 1:
@@ -56,10 +72,15 @@ def answer(packet, zone):
         rcode = 2
     else:
         rcode = 0
-        if qtype == 16:
-            for r in records:
-                rdata = txt_rdata(r)
-                answers.append(b"\xc0\x0c" + struct.pack("!HHIH", 16, 1, 60, len(rdata)) + rdata)
+        for r in records:
+            address = address_record(r)
+            if address is None and qtype == 16:
+                rtype, rdata = 16, txt_rdata(r)
+            elif address is not None and address[0] == qtype:
+                rtype, rdata = address
+            else:
+                continue
+            answers.append(b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, 60, len(rdata)) + rdata)
     header = struct.pack("!HHHHHH", qid, 0x8400 | rd | rcode, 1, len(answers), 0, 0)
     return header + question + b"".join(answers)
 

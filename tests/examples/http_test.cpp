@@ -2,6 +2,8 @@
 // test (tests/examples/webhook_server.py: HTTP, HTTPS with a test CA, HTTPS with a
 // certificate for another name). Also defines the endpoint webhook_test.cpp uses.
 #define BOOST_TEST_MODULE cppmilter http and webhook
+#include "dkim_fake_dns.hpp"
+
 #include <cppmilter/contrib/http.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -222,9 +224,6 @@ BOOST_AUTO_TEST_CASE(failures_have_their_kind) {
                static_cast<int>(http::failure::protocol));
     BOOST_TEST(static_cast<int>(failure_of(c, at(true, s.https, "/close"))) ==
                static_cast<int>(http::failure::protocol));
-    BOOST_TEST(
-        static_cast<int>(failure_of(c, http::parse_url("http://no-such-host.invalid/").value())) ==
-        static_cast<int>(http::failure::bad_request));
     // Nothing listens on port 1 of 127.0.0.1.
     BOOST_TEST(static_cast<int>(failure_of(c, at(false, 1, "/"))) ==
                static_cast<int>(http::failure::connect));
@@ -236,6 +235,67 @@ BOOST_AUTO_TEST_CASE(failures_have_their_kind) {
         http::error);
     BOOST_CHECK_THROW(http::client(trusting("/nonexistent/ca.pem")), http::error);
     BOOST_CHECK_THROW(http::client(trusting("", "not-an-address")), http::error);
+}
+
+/// A zone for tests/examples/fake_dns.py: names of the test endpoint.
+const std::string endpoint_zone = "policy.example.test A 127.0.0.1\n"
+                                  "other.example.test A 127.0.0.1\n"
+                                  "v6.example.test AAAA ::1\n"
+                                  "text.example.test no address here\n";
+
+http::client_options resolving(const cppmilter::test::fake_dns& dns, std::string ca_file = "") {
+    auto o = trusting(std::move(ca_file));
+    o.dns_servers = {dns.server()};
+    return o;
+}
+
+BOOST_AUTO_TEST_CASE(host_names_are_looked_up) {
+    const auto& s = policy_server();
+    cppmilter::test::fake_dns dns{endpoint_zone};
+    http::client c{resolving(dns, s.ca)};
+    BOOST_TEST(post(c, at(false, s.http, "/continue", "policy.example.test")).status == 200u);
+    // The certificate is checked against the URL's name: it names policy.example.test, not
+    // other.example.test (same address).
+    BOOST_TEST(post(c, at(true, s.https, "/continue", "policy.example.test")).status == 200u);
+    BOOST_TEST(
+        static_cast<int>(failure_of(c, at(true, s.https, "/continue", "other.example.test"))) ==
+        static_cast<int>(http::failure::tls));
+}
+
+BOOST_AUTO_TEST_CASE(names_that_do_not_resolve_fail_with_why) {
+    const auto& s = policy_server();
+    cppmilter::test::fake_dns dns{endpoint_zone};
+    http::client c{resolving(dns)};
+    auto message_of = [&](const http::url& u, std::chrono::milliseconds timeout = 5s) {
+        try {
+            post(c, u, timeout);
+        } catch (const http::error& e) {
+            BOOST_TEST_MESSAGE(to_string(e.kind) << ": " << e.what());
+            return std::string{to_string(e.kind)} + ": " + e.what();
+        }
+        return std::string{"no failure"};
+    };
+    BOOST_TEST(message_of(at(false, s.http, "/continue", "absent.example.test")) ==
+               "resolve: cannot resolve host 'absent.example.test': Domain name not found");
+    BOOST_TEST(message_of(at(false, s.http, "/continue", "text.example.test"))
+                   .starts_with("resolve: cannot resolve host 'text.example.test': "));
+    // An IPv6-only name is found, and ::1 tried: the endpoint listens on 127.0.0.1 only.
+    BOOST_TEST(message_of(at(false, s.http, "/continue", "v6.example.test"))
+                   .starts_with("connect: cannot connect to http://v6.example.test:"));
+    // A name server that never answers: the request's timeout bounds the lookup.
+    cppmilter::test::fake_dns silent{endpoint_zone, true};
+    http::client waiting{resolving(silent)};
+    const auto started = std::chrono::steady_clock::now();
+    BOOST_TEST(
+        static_cast<int>(failure_of(waiting, at(false, s.http, "/continue", "policy.example.test"),
+                                    400ms)) == static_cast<int>(http::failure::timeout));
+    const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
+    BOOST_TEST(took_ms < 3000);
+    auto bad = trusting("");
+    bad.dns_servers = {"not an address"};
+    BOOST_CHECK_THROW(http::client{bad}, http::error);
 }
 
 BOOST_AUTO_TEST_CASE(connections_are_kept_alive_and_replaced_when_closed) {

@@ -5,7 +5,7 @@ tests/interop/postfix_webhook.py, bench/webhook/run.sh).
     webhook_server.py [--delay-ms N] [--timeout S]
 
 Listens on 127.0.0.1 only, on three ports: plain HTTP, HTTPS with a certificate for
-127.0.0.1 and localhost, and HTTPS with a certificate for another name (wrong.invalid); both
+127.0.0.1, localhost and policy.example.test (a name the tests' fake DNS gives 127.0.0.1), and HTTPS with a certificate for another name (wrong.invalid); both
 certificates are signed by a CA made for this run with openssl in a temporary directory.
 Prints one JSON line {"http": PORT, "https": PORT, "https_wrong": PORT, "ca": PATH,
 "other_ca": PATH} when ready, serves one thread per connection (HTTP/1.1 keep-alive) until
@@ -189,7 +189,7 @@ def main():
     try:
         make_ca(tmp, "ca")
         make_ca(tmp, "other_ca")
-        good = make_cert(tmp, "ca", "good", "IP:127.0.0.1,DNS:localhost")
+        good = make_cert(tmp, "ca", "good", "IP:127.0.0.1,DNS:localhost,DNS:policy.example.test")
         wrong = make_cert(tmp, "ca", "wrong", "DNS:wrong.invalid")
         plain = serve()
         https = serve(tls_context(*good))

@@ -1,6 +1,7 @@
 // The webhook milter (examples/webhook.hpp) in-process: cm::testing::harness plays Postfix,
 // the policy endpoint is tests/examples/webhook_server.py (started by http_test.cpp's
 // policy_server()), reached over real HTTP and HTTPS.
+#include "dkim_fake_dns.hpp"
 #include "webhook.hpp"
 
 #include <cppmilter/testing/harness.hpp>
@@ -206,6 +207,39 @@ BOOST_AUTO_TEST_CASE(every_failure_gets_the_on_error_verdict) {
     BOOST_TEST(ok.mail() == "CONTINUE");
 }
 
+BOOST_AUTO_TEST_CASE(the_url_may_name_its_host) {
+    // fake_dns.py answers for the endpoint's name; the certificate names it too.
+    cm::test::fake_dns dns{"policy.example.test A 127.0.0.1\n"};
+    auto named = at("/reject");
+    named.url = "https://policy.example.test:" + std::to_string(policy_server().https) + "/reject";
+    named.dns_servers = {dns.server()};
+    use(named);
+    BOOST_TEST(session{}.mail() == "REPLYCODE text=\"550 5.7.1 no thanks\"");
+
+    // A name that does not exist: --on-error, at once.
+    auto absent = named;
+    absent.url = "https://absent.example.test:" + std::to_string(policy_server().https) + "/reject";
+    use(absent);
+    BOOST_TEST(session{}.mail() == tempfail_text);
+    absent.on_error = parts::on_error_verdict::accept;
+    use(absent);
+    BOOST_TEST(session{}.mail() == "CONTINUE");
+
+    // A name server that never answers: --on-error within --request-timeout.
+    cm::test::fake_dns silent{"policy.example.test A 127.0.0.1\n", true};
+    auto unanswered = named;
+    unanswered.dns_servers = {silent.server()};
+    unanswered.timeout = 400ms;
+    use(unanswered);
+    const auto started = std::chrono::steady_clock::now();
+    BOOST_TEST(session{}.mail() == tempfail_text);
+    const auto took_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
+    BOOST_TEST(took_ms < 3000);
+    use(at("/continue"));
+}
+
 /// What the log (stderr) gets while it lives.
 struct stderr_capture {
     std::string path = "/tmp/webhook_test_log_" + std::to_string(getpid());
@@ -364,6 +398,11 @@ BOOST_AUTO_TEST_CASE(settings_are_checked) {
     s = at("/x");
     s.connect_to = "name.example";
     BOOST_TEST(refused(s).starts_with("--connect-to: "));
+    s = at("/x");
+    s.dns_servers = {"127.0.0.1:53", "not an address"};
+    BOOST_TEST(refused(s).starts_with("--dns-server: 'not an address': "));
+    s.dns_servers = {"127.0.0.1:5353", "[::1]:53"};
+    BOOST_TEST(refused(s).empty());
     BOOST_TEST(refused(at("/x")).empty());
 }
 

@@ -1,9 +1,11 @@
-// Asynchronous DNS TXT lookups on the caller's executor: c-ares driven by Boost.Asio.
+// Asynchronous DNS lookups (TXT records, host addresses) on the caller's executor: c-ares
+// driven by Boost.Asio.
 //
 //     namespace dns = cppmilter::dns;
 //     dns::resolver r{co_await asio::this_coro::executor, {.servers = {"127.0.0.1:5353"}}};
 //     dns::txt_result key = co_await r.resolve_txt("s1._domainkey.example.org", 5s);
 //     if (key.status == dns::txt_status::found) use(key.records.front());
+//     dns::address_result policy = co_await r.resolve_addresses("policy.example.org", 5s);
 //
 // c-ares does the DNS (resolv.conf, retries, TCP fallback, ID and source checks); Asio does the
 // waiting: c-ares reports the sockets it wants watched (its socket-state callback), each gets
@@ -14,6 +16,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 
 #include <chrono>
 #include <memory>
@@ -22,12 +25,13 @@
 
 namespace cppmilter::dns {
 
-/// What a TXT lookup found out.
-enum class txt_status {
-    found,             ///< one or more TXT records (in `records`)
-    no_record,         ///< the name does not exist (NXDOMAIN) or has no TXT record (NODATA)
+/// What a lookup found out.
+enum class lookup_status {
+    found,             ///< one or more records (TXT records, addresses)
+    no_record,         ///< the name does not exist (NXDOMAIN) or has no such record (NODATA)
     temporary_failure, ///< no answer in time, SERVFAIL, REFUSED, network error: try again later
 };
+using txt_status = lookup_status;
 
 struct txt_result {
     txt_status status = txt_status::temporary_failure;
@@ -35,6 +39,15 @@ struct txt_result {
     /// §3.6.2.2), in the order of the answer.
     std::vector<std::string> records;
     /// Why, when not found: "timeout", c-ares' text ("Domain name not found", ...).
+    std::string reason;
+};
+
+struct address_result {
+    lookup_status status = lookup_status::temporary_failure;
+    /// The IPv4 (A) and IPv6 (AAAA) addresses, each once, in the order to try them (RFC 6724,
+    /// as c-ares sorts them).
+    std::vector<boost::asio::ip::address> addresses;
+    /// Why, when not found: "timeout", "cancelled", c-ares' text ("Domain name not found", ...).
     std::string reason;
 };
 
@@ -69,6 +82,12 @@ public:
     /// the order of `names`, all within `timeout`.
     boost::asio::awaitable<std::vector<txt_result>> resolve_txt(std::vector<std::string> names,
                                                                 std::chrono::milliseconds timeout);
+
+    /// The addresses of the host `name`, as getaddrinfo would find them: /etc/hosts first, then
+    /// A and AAAA queries (with resolv.conf's search list for a name with few dots). A numeric
+    /// `name` is its own address. Same deadline and cancellation as resolve_txt.
+    boost::asio::awaitable<address_result> resolve_addresses(std::string name,
+                                                             std::chrono::milliseconds timeout);
 
     /// Checks a server list as the constructor would, without a resolver: "" if valid, else why.
     static std::string check_servers(const std::vector<std::string>& servers);

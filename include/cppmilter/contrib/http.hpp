@@ -21,10 +21,13 @@
 // and did not read it. (In the rare case that it did read it and died before answering, the
 // endpoint sees the document twice.) Nothing is shared between threads but the TLS context.
 //
-// Host names in URLs are not looked up by the client: a static binary must not load NSS
-// modules (docs/server.md). A URL names its host by a numeric address or `localhost`, or the
-// client is given the address to connect to (`connect_to`) and uses the URL's name for SNI,
-// the certificate check and the Host header. Link `cppmilter::http` (CMake).
+// A host name in a URL is looked up asynchronously with c-ares (cppmilter::dns, on the
+// request's executor, within the request's timeout; never glibc's getaddrinfo: a static binary
+// must not load NSS modules, docs/server.md): /etc/hosts, then A and AAAA queries to
+// `dns_servers` (default: those of /etc/resolv.conf); the addresses are tried in order. A
+// numeric host or `localhost` is not looked up; nor is anything when the client is given the
+// address to connect to (`connect_to`). The URL's name goes into SNI, the certificate check
+// and the Host header. Link `cppmilter::http` (CMake).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -70,7 +73,8 @@ struct response {
 
 /// Why a request failed.
 enum class failure {
-    bad_request, ///< the URL or a header cannot be sent (no address for its host, CR/LF in a value)
+    bad_request, ///< the URL or a header cannot be sent (CR/LF in a value)
+    resolve,     ///< the URL's host name has no address (NXDOMAIN, NODATA) or DNS failed
     connect,     ///< the TCP connection could not be made
     tls,         ///< the TLS handshake failed: certificate not trusted, wrong name, protocol
     timeout,     ///< the whole request took longer than its timeout
@@ -95,6 +99,9 @@ struct client_options {
     /// Connect here instead of the URL's host ("192.0.2.7", "[2001:db8::1]", with an optional
     /// ":PORT"; numeric). The URL's host still goes into SNI, the certificate check and Host.
     std::string connect_to;
+    /// Name servers that look up the URL's host name: "IP", "IP:PORT", "[IPv6]:PORT"; empty:
+    /// those of /etc/resolv.conf.
+    std::vector<std::string> dns_servers;
     /// Largest response body accepted.
     std::size_t max_body = 1024 * 1024;
     /// How long an idle pooled connection is kept for reuse.
@@ -108,8 +115,8 @@ struct client_options {
 /// (and goes back to) the pool of that executor's io_context.
 class client {
 public:
-    /// Throws http::error(bad_request) when the CA file cannot be loaded or `connect_to` is
-    /// not a numeric address.
+    /// Throws http::error(bad_request) when the CA file cannot be loaded, `connect_to` is
+    /// not a numeric address or a DNS server is not an address.
     explicit client(client_options options = {});
     ~client();
     client(const client&) = delete;
