@@ -76,8 +76,12 @@ void parked_connections::watch() {
 void parked_connections::on_events() {
     constexpr int batch = 64;
     epoll_event events[batch];
-    int n = ::epoll_wait(epoll_fd_, events, batch, 0);
-    if (n < 0) n = 0; // EINTR: the set stays readable, Asio's reactor reports it again
+    const int n = ::epoll_wait(epoll_fd_, events, batch, 0);
+    if (n < 0) { // EINTR (it does not sleep, so hardly ever): the events are still there
+        if (errno == EINTR) boost::asio::post(context_, [this] { on_events(); });
+        else watch();
+        return;
+    }
     for (int i = 0; i < n; ++i) {
         auto& e = *static_cast<entry*>(events[i].data.ptr);
         // The peer's end of stream may come with its last bytes, and a read returns the bytes.
