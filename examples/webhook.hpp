@@ -148,10 +148,10 @@ struct webhook_settings {
                                          .max_body = 64 * 1024});
         } catch (const cm::http::error& e) {
             const std::string_view what = e.what();
-            throw cm::settings_error{(what.starts_with("connect-to")    ? "--connect-to: "
-                                      : what.starts_with("dns-servers") ? "--dns-server: "
-                                                                        : "--ca-file: ") +
-                                     std::string{what}};
+            // Not a name server: those were checked one by one above, naming the one refused.
+            throw cm::settings_error{
+                (what.starts_with("connect-to") ? "--connect-to: " : "--ca-file: ") +
+                std::string{what}};
         }
     }
 

@@ -32,9 +32,7 @@ std::string zone() {
     return "one.example.test v=DKIM1; p=abc\n"
            "two.example.test first record\n"
            "two.example.test second record\n"
-           "long.example.test " +
-           long_record +
-           "\n"
+           "long.example.test " + long_record + "\n"
            "broken.example.test SERVFAIL\n"
            "v4.example.test A 127.0.0.1\n"
            "v4.example.test A 192.0.2.7\n"
